@@ -1,0 +1,44 @@
+# llm4rec-bench — the targets the README names.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# torch is pinned: on these machines 2.13.0 is a local CPU build; an unpinned torch
+# downloads a multi-GB CUDA build.
+TORCH  ?= torch==2.13.0
+TASK   ?= sequential/ml-100k
+BASELINES ?= random pop sasrec
+
+.PHONY: all setup test-setup run results test perf clean
+
+all: run
+
+$(BIN)/llm4rec: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install --quiet --disable-pip-version-check "$(TORCH)"
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test]"
+	touch $@
+
+## setup: the virtualenv with the harness, and the offline assets (ml-100k)
+setup: $(BIN)/llm4rec
+	$(BIN)/llm4rec assets fetch
+
+## run: the standard evaluation of the shipped baselines, logged to ./mlflow.db
+run: setup
+	$(BIN)/llm4rec run --task $(TASK) $(foreach s,$(BASELINES),--submission $(s))
+
+## results: the ranked table of the standard task
+results: $(BIN)/llm4rec
+	$(BIN)/llm4rec results --task $(TASK)
+
+## test: the test suite (sets up what it needs first)
+test: setup
+	$(BIN)/python -m pytest
+
+## perf: the perf/ scripts (ratios against reference implementations)
+perf: setup
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[perf]"
+	$(BIN)/python perf/evaluator.py
+
+clean:
+	rm -rf $(VENV) mlflow.db mlartifacts

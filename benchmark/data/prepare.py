@@ -1,0 +1,146 @@
+"""From a task's dataset and split spec to the prepared tables, cached as Parquet.
+
+Two cache levels, both under the llm4rec cache folder: the canonical raw tables keyed
+by the source files' sha256, and the processed split keyed by the dataset fingerprint
+plus the filtering and split settings. A re-run reads Parquet and recomputes nothing.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from benchmark.data.assets import fetch_asset, sha256_of
+from benchmark.data.atomic import read_atomic_folder
+from benchmark.data.dataset import Dataset, RawDataset, densify, fingerprint, from_atomic_tables, k_core, keep_positive
+from benchmark.data.splits import leave_one_out, split_summary
+from benchmark.data.synthetic import synthetic_dataset
+from benchmark.paths import cache_dir
+from benchmark.specs import unknown_name_error
+from benchmark.tasks.schema import DatasetSpec, TaskSpec
+
+# Bump when the processing code changes what it produces, so old caches are not reused.
+PROCESSING_VERSION = 1
+# Registered datasets: name -> asset whose unpacked folder holds RecBole atomic files.
+REGISTERED_DATASETS = {"ml-100k": "ml-100k"}
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """A task's data: dense tables and the interactions in chronological order with
+    their split part (see benchmark.data.splits)."""
+
+    dataset: Dataset
+    sequence: pd.DataFrame
+    dataset_fingerprint: str
+    split_fingerprint: str
+    summary: dict
+
+
+def prepare(task: TaskSpec, log: Callable[[str], None] = print) -> PreparedData:
+    raw_fingerprint, raw = _raw_dataset(task.dataset, log)
+    settings = {"dataset": task.dataset.model_dump(exclude={"name", "path"}),
+                "split": task.split.model_dump(), "version": PROCESSING_VERSION}
+    key = _digest(raw_fingerprint, json.dumps(settings, sort_keys=True))
+    folder = cache_dir() / "processed" / f"{task.dataset.name}-{key[:16]}"
+    if (folder / "meta.json").is_file():
+        return _read_prepared(folder, task.dataset.name)
+    log(f"data: preparing {task.task} ({task.dataset.name}, {len(raw().interactions):,} interactions)")
+    prepared = _process(raw(), task, raw_fingerprint)
+    _write_prepared(folder, prepared)
+    return prepared
+
+
+def _process(raw: RawDataset, task: TaskSpec, raw_fingerprint: str) -> PreparedData:
+    inter = raw.interactions
+    source = f"task {task.task}"
+    if task.dataset.implicit:
+        inter = keep_positive(inter, task.dataset.implicit.min_rating, source)
+    filters = task.dataset.filters
+    inter = k_core(inter, filters.min_user_interactions, filters.min_item_interactions)
+    if inter.empty:
+        raise ValueError(f"{source}: no interactions remain after filtering {filters}")
+    dataset = densify(raw, inter)
+    sequence = leave_one_out(dataset.interactions, task.split.min_user_interactions)
+    return PreparedData(
+        dataset=dataset,
+        sequence=sequence,
+        dataset_fingerprint=raw_fingerprint,
+        split_fingerprint=fingerprint(sequence, dataset.items, dataset.users),
+        summary=split_summary(sequence, dataset.n_users, dataset.n_items),
+    )
+
+
+def _raw_dataset(spec: DatasetSpec, log) -> tuple[str, Callable[[], RawDataset]]:
+    """(fingerprint, loader) for the canonical raw tables, cached by source digest."""
+    if spec.synthetic:
+        raw = synthetic_dataset(spec.name, **spec.synthetic.model_dump())
+        return raw.fingerprint, lambda: raw
+    folder = Path(spec.path).expanduser() if spec.path else _registered_folder(spec.name, log)
+    files = sorted(p for p in folder.iterdir() if p.suffix in (".inter", ".item", ".user"))
+    source_digest = _digest(*(f"{p.name}:{sha256_of(p)}" for p in files))
+    cache = cache_dir() / "raw" / f"{spec.name}-{source_digest[:16]}"
+    if not (cache / "meta.json").is_file():
+        log(f"data: reading {spec.name} from {folder}")
+        raw = from_atomic_tables(spec.name, read_atomic_folder(folder, _atomic_name(folder)))
+        _write_tables(cache, {"interactions": raw.interactions, "items": raw.items, "users": raw.users},
+                      {"fingerprint": raw.fingerprint, "source": str(folder)})
+    meta = json.loads((cache / "meta.json").read_text())
+
+    def load() -> RawDataset:
+        tables = _read_tables(cache)
+        return RawDataset(spec.name, tables["interactions"], tables.get("items"), tables.get("users"))
+
+    return meta["fingerprint"], load
+
+
+def _registered_folder(name: str, log) -> Path:
+    if name not in REGISTERED_DATASETS:
+        raise unknown_name_error("dataset (give dataset.path for a RecBole atomic folder)", name,
+                                 REGISTERED_DATASETS)
+    return fetch_asset(REGISTERED_DATASETS[name], log=log)
+
+
+def _atomic_name(folder: Path) -> str:
+    """The atomic files' base name: the folder's, else the only .inter file's."""
+    inters = list(folder.glob("*.inter"))
+    return folder.name if (folder / f"{folder.name}.inter").is_file() or len(inters) != 1 else inters[0].stem
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _write_tables(folder: Path, tables: dict[str, pd.DataFrame | None], meta: dict) -> None:
+    """Write Parquet files, then meta.json last: its presence marks a complete cache."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, table in tables.items():
+        if table is not None:
+            table.to_parquet(folder / f"{name}.parquet", index=False)
+    (folder / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+
+
+def _read_tables(folder: Path) -> dict[str, pd.DataFrame]:
+    return {p.stem: pd.read_parquet(p) for p in folder.glob("*.parquet")}
+
+
+def _write_prepared(folder: Path, prepared: PreparedData) -> None:
+    d = prepared.dataset
+    _write_tables(folder, {"sequence": prepared.sequence, "items": d.items, "users": d.users}, {
+        "dataset_fingerprint": prepared.dataset_fingerprint,
+        "split_fingerprint": prepared.split_fingerprint,
+        "summary": prepared.summary,
+    })
+
+
+def _read_prepared(folder: Path, name: str) -> PreparedData:
+    meta = json.loads((folder / "meta.json").read_text())
+    tables = _read_tables(folder)
+    sequence = tables["sequence"]
+    dataset = Dataset(name, sequence.drop(columns="part"), tables["items"], tables["users"])
+    return PreparedData(dataset, sequence, meta["dataset_fingerprint"], meta["split_fingerprint"],
+                        meta["summary"])

@@ -1,0 +1,22 @@
+"""Where the harness looks for task files, submissions and its caches."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def search_dirs(env_var: str, folder: str) -> list[Path]:
+    """Folders named by `env_var` (os.pathsep-separated), else ./folder and the repo's."""
+    if os.environ.get(env_var):
+        return [Path(p).resolve() for p in os.environ[env_var].split(os.pathsep) if p]
+    dirs = [Path.cwd() / folder, REPO_ROOT / folder]
+    unique = dict.fromkeys(d.resolve() for d in dirs if d.is_dir())
+    return list(unique)
+
+
+def cache_dir() -> Path:
+    root = Path(os.environ.get("LLM4REC_CACHE", Path.home() / ".cache" / "llm4rec"))
+    root.mkdir(parents=True, exist_ok=True)
+    return root

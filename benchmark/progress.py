@@ -1,0 +1,63 @@
+"""Progress bars and messages on stderr, so stdout stays clean for tables and JSON."""
+from __future__ import annotations
+
+import os
+import resource
+import threading
+from typing import Iterable, Iterator, TypeVar
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+console = Console(stderr=True, highlight=False)
+Item = TypeVar("Item")
+
+
+def log(message: str) -> None:
+    console.print(message, markup=False)
+
+
+def track(iterable: Iterable[Item], description: str = "working", total: int | None = None) -> Iterator[Item]:
+    """Iterate with a progress bar (transient on a terminal, a final line elsewhere)."""
+    if total is None and hasattr(iterable, "__len__"):
+        total = len(iterable)  # type: ignore[arg-type]
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=console.is_terminal) as bar:
+        task = bar.add_task(description, total=total)
+        for item in iterable:
+            yield item
+            bar.advance(task)
+
+
+class PeakMemory:
+    """Peak resident memory (MB) of this process while the block runs, sampled from
+    /proc every 20 ms (ru_maxrss is a lifetime maximum, useless per run)."""
+
+    def __init__(self, interval: float = 0.02) -> None:
+        self.interval = interval
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._page_mb = os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    def _rss_mb(self) -> float:
+        try:
+            with open("/proc/self/statm") as handle:
+                return int(handle.read().split()[1]) * self._page_mb
+        except OSError:
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak_mb = max(self.peak_mb, self._rss_mb())
+
+    def __enter__(self) -> "PeakMemory":
+        self.peak_mb = self._rss_mb()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_mb = max(self.peak_mb, self._rss_mb())
