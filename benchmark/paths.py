@@ -20,3 +20,10 @@ def cache_dir() -> Path:
     root = Path(os.environ.get("LLM4REC_CACHE", Path.home() / ".cache" / "llm4rec"))
     root.mkdir(parents=True, exist_ok=True)
     return root
+
+
+def assets_root() -> Path:
+    """Unpacked offline assets: $LLM4REC_ASSETS, else <cache>/assets."""
+    root = Path(os.environ["LLM4REC_ASSETS"]) if os.environ.get("LLM4REC_ASSETS") else cache_dir() / "assets"
+    root.mkdir(parents=True, exist_ok=True)
+    return root

@@ -1,4 +1,4 @@
 """Datasets: loading, canonical tables, filtering, splits, fingerprints, caching."""
-from benchmark.data.prepare import PreparedData, prepare
+from benchmark.data.pipeline import PreparedData, prepare
 
 __all__ = ["PreparedData", "prepare"]

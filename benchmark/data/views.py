@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from benchmark.api.types import Catalog, TrainData, ValidationSet, readonly
-from benchmark.data.prepare import PreparedData
+from benchmark.data.pipeline import PreparedData
 from benchmark.data.splits import TEST, TRAIN, VALID
 from benchmark.tasks.schema import TaskSpec
 

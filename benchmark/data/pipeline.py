@@ -64,8 +64,10 @@ def _process(raw: RawDataset, task: TaskSpec, raw_fingerprint: str) -> PreparedD
     inter = k_core(inter, filters.min_user_interactions, filters.min_item_interactions)
     if inter.empty:
         raise ValueError(f"{source}: no interactions remain after filtering {filters}")
-    dataset = densify(raw, inter)
-    sequence = leave_one_out(dataset.interactions, task.split.min_user_interactions)
+    dense = densify(raw, inter)
+    sequence = leave_one_out(dense.interactions, task.split.min_user_interactions)
+    # Interactions in chronological order, as a cached copy is read back.
+    dataset = Dataset(dense.name, sequence.drop(columns="part"), dense.items, dense.users)
     return PreparedData(
         dataset=dataset,
         sequence=sequence,
