@@ -87,16 +87,22 @@ def run(
 
     A finished run with the same run key is reused; a failed one is redone. Exits 1 if
     any run failed (its reason is in the store and printed)."""
+    from benchmark.api import find_submission
     from benchmark.runner import evaluate
+    from benchmark.tasks import load_task
     from benchmark.tracking import ResultsStore
 
     try:
+        specs = [load_task(t) for t in task]
+        found = [find_submission(s) for s in submission]
+        for each in found:
+            each.card  # a bad card stops the command before any run starts
         store = ResultsStore(tracking_uri)
-        runs = evaluate(submission, task, seeds=seed, store=store)
+        runs = evaluate(found, specs, seeds=seed, store=store)
     except SpecError as error:
         _fail(str(error))
-    for task_id in dict.fromkeys(runs["task"]):
-        _print_results(task_id, store, Format.table)
+    for spec in specs:
+        _print_results(spec, store, Format.table)
     failed = runs[runs["status"] == "FAILED"]
     for _, row in failed.iterrows():
         out.print(f"[red]FAILED[/red] {row.task} · {row.submission} seed {row.seed}: {row.reason}", markup=True)
@@ -116,10 +122,11 @@ def results(
 ) -> None:
     """Show a task's results: mean ± std over seeds, one row per submission, ranked by
     the task's main score (finished runs only). json and csv hold every metric."""
+    from benchmark.tasks import load_task
     from benchmark.tracking import ResultsStore
 
     try:
-        _print_results(task, ResultsStore(tracking_uri), format, all_metrics)
+        _print_results(load_task(task), ResultsStore(tracking_uri), format, all_metrics)
     except SpecError as error:
         _fail(str(error))
 
@@ -132,12 +139,10 @@ def _shown_metrics(task, all_metrics: bool) -> list[str]:
     return [task.main_score] + others
 
 
-def _print_results(task_id: str, store, format: Format, all_metrics: bool = False) -> None:
-    from benchmark.tasks import load_task
+def _print_results(task, store, format: Format, all_metrics: bool = False) -> None:
     from benchmark.tracking import finished_runs, summarize
     from benchmark.tracking.results import format_mean_std
 
-    task = load_task(task_id)
     table = summarize(finished_runs(store, task), task)
     if format is Format.json:
         sys.stdout.write(table.to_json(orient="records", indent=2) + "\n")
