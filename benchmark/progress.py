@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import os
 import resource
+import sys
 import threading
 from typing import Iterable, Iterator, TypeVar
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-console = Console(stderr=True, highlight=False)
+# Not squeezed to 80 columns when stderr is a log file rather than a terminal.
+console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
 Item = TypeVar("Item")
 
 

@@ -68,11 +68,19 @@ def evaluate(
     rows = []
     for task in map(_as_task, _as_list(tasks)):
         prepared = prepare(task, log=log)
+        log(f"{task.task}: {describe_summary(prepared.summary)}")
         views = build_views(task, prepared)
         for submission in map(_as_submission, _as_list(submissions)):
             for seed in seeds if seeds is not None else task.seeds:
                 rows.append(run_one(submission, task, seed, prepared, views, store or None).row())
     return pd.DataFrame(rows)
+
+
+def describe_summary(summary: dict) -> str:
+    return (f"{summary['n_users']:,} users, {summary['n_items']:,} items, "
+            f"{summary['n_interactions']:,} interactions; {summary['n_test_users']:,} test users; "
+            f"{summary['users_with_tied_last_two_timestamps']:,} users whose last two interactions "
+            "share a timestamp (ties broken by row order)")
 
 
 def run_one(submission: Submission, task: TaskSpec, seed: int, prepared: PreparedData,
