@@ -9,10 +9,11 @@ scores exactly chance.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -150,10 +151,26 @@ def _rank_counts(
     greater = torch.empty(n, dtype=torch.int64)
     ties = torch.empty(n, dtype=torch.int64)
     invalid = torch.empty(n, dtype=torch.bool)
-    for start in range(0, n, rows_per_block):
-        sl = slice(start, start + rows_per_block)
-        greater[sl], ties[sl], invalid[sl] = _count_block(scores[sl], target[sl].to(dtype), buf)
+    with _single_threaded():
+        for start in range(0, n, rows_per_block):
+            sl = slice(start, start + rows_per_block)
+            greater[sl], ties[sl], invalid[sl] = _count_block(scores[sl], target[sl].to(dtype), buf)
     return greater, ties, invalid, buf
+
+
+@contextlib.contextmanager
+def _single_threaded() -> Iterator[None]:
+    # Each block is a handful of small ops; with intra-op threads every op ends in an
+    # OpenMP barrier, and when other processes load the cores each barrier can wait a
+    # whole scheduler slice (2 loaded cores: 264 users/s with 2 threads, 15,000 with 1).
+    # One thread is already far faster than a model produces scores. The setting is
+    # process-wide, so torch work in other Python threads runs single-threaded meanwhile.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def target_rank_counts(scores: torch.Tensor, target_cols: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -226,8 +243,8 @@ class RankingEvaluator:
         with warnings.catch_warnings():
             # Read-only arrays are fine: we never write through this view.
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-            scores_t = torch.from_numpy(scores)
-        greater_t, ties_t, invalid, self._buf = _rank_counts(scores_t, torch.from_numpy(target_cols), self._buf)
+            scores_t, target_t = torch.from_numpy(scores), torch.from_numpy(target_cols)
+        greater_t, ties_t, invalid, self._buf = _rank_counts(scores_t, target_t, self._buf)
         if invalid.any():
             raise ValueError(f"scores contain NaN for users {users[invalid.numpy()][:10].tolist()}")
         greater, ties = greater_t.numpy(), ties_t.numpy()
