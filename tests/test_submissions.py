@@ -95,3 +95,19 @@ def test_folder_without_card(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(SpecError, match="no submission.yaml"):
         find_submission(tmp_path / "empty").card
+
+
+def test_variants_in_a_package_folder_share_code(tmp_path, monkeypatch):
+    group = tmp_path / "subs" / "family"
+    (group / "small").mkdir(parents=True)
+    (group / "__init__.py").write_text("")
+    (group / "shared.py").write_text(MINIMAL.replace("pass", "size = 'shared'"))
+    (group / "small" / "__init__.py").write_text("")
+    (group / "small" / "model.py").write_text("from ..shared import Model\n")
+    (group / "small" / "submission.yaml").write_text(yaml.safe_dump({
+        "name": "family-small", "version": "1", "paradigm": "id-from-scratch", "authors": ["t"],
+        "description": "a variant", "license": "MIT", "entrypoint": "model:Model"}))
+    monkeypatch.setenv("LLM4REC_SUBMISSIONS", str(tmp_path / "subs"))
+    submission = find_submission("family-small")
+    assert submission.folder == (group / "small").resolve()
+    assert submission.model_class().size == "shared"

@@ -25,6 +25,9 @@ class SubmissionCard(BaseModel):
     code_url: str | None = None
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
     training_data: str = "the task's training part"
+    # pip requirement lines: the submission then runs in its own cached virtualenv, in
+    # a subprocess (for packages that cannot share the harness's environment).
+    requirements: list[str] = Field(default_factory=list)
 
     @field_validator("version", mode="before")
     @classmethod

@@ -59,9 +59,22 @@ class Submission:
 
 def _import_folder_as_package(folder: Path) -> ModuleType:
     """Import a submission folder as a uniquely named package, so that every
-    submission may have its own `model.py` and use relative imports."""
-    digest = hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:12]
-    name = f"llm4rec_submission_{digest}"
+    submission may have its own `model.py` and use relative imports. A folder inside a
+    package folder (one with __init__.py, e.g. submissions/recbole/) becomes its
+    subpackage, so variants can share code with `from ..bridge import ...`."""
+    folder = folder.resolve()
+    if (folder.parent / "__init__.py").is_file():
+        parent = _import_folder_as_package(folder.parent)
+        return _import_package(f"{parent.__name__}.{_identifier(folder.name)}", folder)
+    digest = hashlib.sha1(str(folder).encode()).hexdigest()[:12]
+    return _import_package(f"llm4rec_submission_{digest}", folder)
+
+
+def _identifier(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name)
+
+
+def _import_package(name: str, folder: Path) -> ModuleType:
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(
             name, folder / "__init__.py", submodule_search_locations=[str(folder)]
@@ -87,11 +100,20 @@ def available_submissions() -> dict[str, Path]:
     """name -> folder for every submission found; folders first, then entry points."""
     found: dict[str, Path] = {}
     for root in search_dirs("LLM4REC_SUBMISSIONS", "submissions"):
-        for card in sorted(root.glob(f"*/{CARD_FILE}")):
-            found.setdefault(card.parent.name, card.parent)
+        cards = sorted(root.glob(f"*/{CARD_FILE}")) + sorted(root.glob(f"*/*/{CARD_FILE}"))
+        for card in cards:
+            found.setdefault(_card_name(card.parent), card.parent)
     for name, folder in entry_point_submissions().items():
         found.setdefault(name, folder)
     return found
+
+
+def _card_name(folder: Path) -> str:
+    """The card's name; the folder's when the card is invalid (it is reported on use)."""
+    try:
+        return load_card(folder).name
+    except SpecError:
+        return folder.name
 
 
 def find_submission(ref: str | Path) -> Submission:
