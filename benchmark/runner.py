@@ -19,19 +19,14 @@ import numpy as np
 import pandas as pd
 
 import benchmark
-from benchmark.api import FitContext, Recommender, ScoreRequest, Submission, find_submission
-from benchmark.api.types import readonly
+from benchmark.api import FitContext, Recommender, Submission, find_submission
 from benchmark.data import PreparedData, prepare
-from benchmark.data.views import EvalSet, TaskViews, build_views
-from benchmark.eval.metrics import RankingEvaluator
+from benchmark.data.views import TaskViews, build_views
 from benchmark.paths import REPO_ROOT
 from benchmark.progress import PeakMemory, log, track
+from benchmark.scoring import evaluate_part
 from benchmark.tasks import TaskSpec, load_task
 from benchmark.tracking.store import ResultsStore
-
-
-class ContractViolation(RuntimeError):
-    """A submission's output broke a rule of the adapter contract."""
 
 
 @dataclass
@@ -133,8 +128,8 @@ def _fit_and_score(submission: Submission, task: TaskSpec, seed: int, views: Tas
         model = submission.build()
         ctx = FitContext(
             seed=seed,
-            evaluate_validation=lambda score: score_eval_set(
-                score, views.validation, task, views.train.catalog, submission.name, "validation"
+            evaluate_validation=lambda call: evaluate_part(
+                call, views.validation, task, views.train, submission.name, "validation"
             ).summary()[task.main_score],
             progress=lambda iterable, description="training", total=None: track(
                 iterable, f"{submission.name} {description}", total),
@@ -145,8 +140,9 @@ def _fit_and_score(submission: Submission, task: TaskSpec, seed: int, views: Tas
         model.fit(views.train, ctx)
         fit_seconds = time.perf_counter() - started
         started = time.perf_counter()
-        evaluator = score_eval_set(model.score, views.test, task, views.train.catalog, submission.name,
-                                   "test", show_progress=True)
+        model_call = model.predict if task.family == "ctr" else model.score
+        evaluator = evaluate_part(model_call, views.test, task, views.train, submission.name, "test",
+                                  show_progress=True)
         score_seconds = time.perf_counter() - started
     result.metrics = evaluator.summary()
     result.per_user = evaluator.per_user()
@@ -156,40 +152,6 @@ def _fit_and_score(submission: Submission, task: TaskSpec, seed: int, views: Tas
     if parameters is not None:
         costs["cost.trainable_parameters"] = parameters
     return costs
-
-
-def score_eval_set(score, eval_set: EvalSet, task: TaskSpec, catalog, name: str, part: str,
-                   show_progress: bool = False) -> RankingEvaluator:
-    """Score an evaluation set in user batches, validating every response."""
-    evaluator = RankingEvaluator(task.metrics)
-    batches = eval_set.batches(task.batch_size)
-    if show_progress:
-        n_batches = -(-len(eval_set.users) // task.batch_size)
-        batches = track(batches, f"{name} scoring {part}", n_batches)
-    for index, (users, histories, targets) in enumerate(batches):
-        request = ScoreRequest(users=users, histories=[h[-task.history.max_len:] for h in histories],
-                               candidates=None, catalog=catalog)
-        scores = score(request)
-        check_scores(scores, request, f"submission '{name}': score() on {part} batch {index}")
-        evaluator.add(users, scores, targets, exclude=histories if task.history.exclude_seen else None)
-    return evaluator
-
-
-def check_scores(scores: object, request: ScoreRequest, where: str) -> None:
-    """The adapter contract for score(): a finite float array of the request's shape."""
-    if not isinstance(scores, np.ndarray):
-        raise ContractViolation(f"{where}: rule 'type': expected a numpy array, got {type(scores).__name__}")
-    if not np.issubdtype(scores.dtype, np.floating):
-        raise ContractViolation(f"{where}: rule 'dtype': expected a float array, got {scores.dtype}")
-    expected = (len(request.users), request.n_candidates)
-    if scores.shape != expected:
-        raise ContractViolation(f"{where}: rule 'shape': expected {expected}, got {scores.shape}")
-    finite = np.isfinite(scores)
-    if not finite.all():
-        row = int(np.flatnonzero(~finite.all(axis=1))[0])
-        raise ContractViolation(
-            f"{where}: rule 'finite': {int((~finite).sum())} NaN/inf scores (first for user "
-            f"{int(request.users[row])})")
 
 
 def run_key(submission: Submission, task: TaskSpec, seed: int, prepared: PreparedData) -> str:

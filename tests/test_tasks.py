@@ -38,7 +38,9 @@ def test_ml100k_sequential_protocol():
     ({"main_score": "MRR@10"}, "(top level)", "main_score 'MRR@10' is not one of metrics"),
     ({"family": "sequentail"}, "family", "Input should be 'sequential'"),
     ({"history": {"max_len": 0, "exclude_seen": False}}, "history.max_len", "greater than or equal to 1"),
-    ({"split": {"method": "random"}}, "split.method", "leave_one_out"),
+    ({"split": {"method": "random"}}, "split", "'leave_one_out', 'global_time', 'ratio'"),
+    ({"split": {"method": "global_time"}}, "(top level)", "split.method 'global_time' does not fit family 'sequential'"),
+    ({"split": {"method": "ratio", "ratios": [0.8, 0.1, 0.2]}}, "split.ratio.ratios", "sum to 1"),
     ({"seeds": []}, "seeds", "at least 1 item"),
     ({"colour": "blue"}, "colour", "Extra inputs are not permitted"),
     ({"task": "toy"}, "task", "should match pattern"),
@@ -56,8 +58,8 @@ def test_schema_errors_name_the_file_and_field(tmp_path, change, field, words):
 
 def test_missing_field_is_named(tmp_path):
     path = tmp_path / "toy.yaml"
-    path.write_text(yaml.safe_dump({k: v for k, v in GOOD.items() if k != "history"}))
-    with pytest.raises(SpecError, match="field 'history': Field required"):
+    path.write_text(yaml.safe_dump({k: v for k, v in GOOD.items() if k != "dataset"}))
+    with pytest.raises(SpecError, match="field 'dataset': Field required"):
         load_task(path)
 
 

@@ -5,16 +5,18 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.api.types import FitContext, ScoreRequest, TrainData
+from benchmark.api.types import FitContext, PredictRequest, ScoreRequest, TrainData
 
 
 class Recommender:
     """A model under evaluation.
 
     The harness constructs it with the card's `hyperparameters` as keyword arguments,
-    calls `fit` once per (task, seed), then `score` on batches of users. `score` returns
-    a float array [len(request.users), request.n_candidates]; higher means ranked
-    earlier, equal scores are ties (the metrics average over tie orderings).
+    calls `fit` once per (task, seed), then, on ranking tasks (sequential, top-K),
+    `score` on batches of users: a float array [len(request.users),
+    request.n_candidates]; higher means ranked earlier, equal scores are ties (the
+    metrics average over tie orderings). On CTR tasks it calls `predict`: a float
+    array [len(request.features)] of probabilities in [0, 1].
     """
 
     def __init__(self, **hyperparameters: Any) -> None:
@@ -25,3 +27,6 @@ class Recommender:
 
     def score(self, request: ScoreRequest) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} does not implement score()")
+
+    def predict(self, request: PredictRequest) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} does not implement predict() (CTR tasks)")

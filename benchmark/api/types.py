@@ -62,26 +62,49 @@ class ScoreRequest:
 
 
 @dataclass(frozen=True)
+class PredictRequest:
+    """CTR: predict the click probability of each (user, item) row. `features` holds
+    `user_id`, `item_id` and the task's feature fields (`feature_fields`), one row per
+    prediction."""
+
+    features: pd.DataFrame
+    feature_fields: list[str]
+    catalog: Catalog
+
+    @property
+    def users(self) -> np.ndarray:
+        return self.features["user_id"].to_numpy()
+
+    @property
+    def items(self) -> np.ndarray:
+        return self.features["item_id"].to_numpy()
+
+
+@dataclass(frozen=True)
 class ValidationSet:
-    """Held-out next items for model selection: user i's history, then its target."""
+    """Held-out interactions for model selection: user i's history, then its target
+    (one item id per user on the sequential track, an array of item ids on top-K)."""
 
     users: np.ndarray
     histories: list[np.ndarray]
-    targets: np.ndarray
+    targets: np.ndarray | list[np.ndarray]
 
 
 @dataclass(frozen=True)
 class TrainData:
     """The training part of a task.
 
-    `interactions` holds (user_id, item_id, timestamp[, rating]) sorted by user, then
-    time, then original row order; it ends before each user's validation item.
+    `interactions` holds (user_id, item_id, timestamp[, rating], row) sorted by user,
+    then time, then original row order; it ends before each user's validation part.
+    CTR tasks add `label` and the task's feature fields (`feature_fields`).
     """
 
     interactions: pd.DataFrame
     n_users: int
     catalog: Catalog
     validation: ValidationSet | None = None
+    users: pd.DataFrame | None = None  # user_id, original_id, attributes
+    feature_fields: list[str] = field(default_factory=list)
 
     @property
     def n_items(self) -> int:
@@ -101,8 +124,9 @@ class FitContext:
 
     seed: int
     device: str = "cpu"
-    # evaluate(score_fn) -> main score on the validation set, computed by the harness.
-    evaluate_validation: Callable[[Callable[[ScoreRequest], np.ndarray]], float] | None = None
+    # evaluate_validation(fn) -> the task's main score on the validation part, computed
+    # by the harness; fn is the model's score (ranking tasks) or predict (CTR).
+    evaluate_validation: Callable[[Callable], float] | None = None
     # progress(iterable, description="epochs", total=n) wraps a loop in a progress bar.
     progress: Callable[..., Iterator] = field(default=lambda iterable, **_: iter(iterable))
     # log_metric(name, value, step) records a training curve point with the run.

@@ -17,14 +17,14 @@ import pandas as pd
 from benchmark.data.assets import fetch_asset, sha256_of
 from benchmark.data.atomic import read_atomic_folder
 from benchmark.data.dataset import Dataset, RawDataset, densify, fingerprint, from_atomic_tables, k_core, keep_positive
-from benchmark.data.splits import leave_one_out, split_summary
+from benchmark.data.splits import global_time, leave_one_out, ratio_split, split_summary
 from benchmark.data.synthetic import synthetic_dataset
 from benchmark.paths import cache_dir
 from benchmark.specs import unknown_name_error
-from benchmark.tasks.schema import DatasetSpec, TaskSpec
+from benchmark.tasks.schema import DatasetSpec, SplitSpec, TaskSpec
 
 # Bump when the processing code changes what it produces, so old caches are not reused.
-PROCESSING_VERSION = 1
+PROCESSING_VERSION = 2
 # Registered datasets: name -> asset whose unpacked folder holds RecBole atomic files.
 REGISTERED_DATASETS = {"ml-100k": "ml-100k"}
 
@@ -44,7 +44,8 @@ class PreparedData:
 def prepare(task: TaskSpec, log: Callable[[str], None] = print) -> PreparedData:
     raw_fingerprint, raw = _raw_dataset(task.dataset, log)
     settings = {"dataset": task.dataset.model_dump(exclude={"name", "path"}),
-                "split": task.split.model_dump(), "version": PROCESSING_VERSION}
+                "split": task.split.model_dump(), "version": PROCESSING_VERSION,
+                "ctr": task.ctr.model_dump() if task.ctr else None}
     key = _digest(raw_fingerprint, json.dumps(settings, sort_keys=True))
     folder = cache_dir() / "processed" / f"{task.dataset.name}-{key[:16]}"
     if (folder / "meta.json").is_file():
@@ -65,7 +66,9 @@ def _process(raw: RawDataset, task: TaskSpec, raw_fingerprint: str) -> PreparedD
     if inter.empty:
         raise ValueError(f"{source}: no interactions remain after filtering {filters}")
     dense = densify(raw, inter)
-    sequence = leave_one_out(dense.interactions, task.split.min_user_interactions)
+    if task.ctr is not None:
+        dense = _with_labels(dense, task.ctr.label_min_rating, source)
+    sequence, extra = _split(dense.interactions, task.split)
     # Interactions in chronological order, as a cached copy is read back.
     dataset = Dataset(dense.name, sequence.drop(columns="part"), dense.items, dense.users)
     return PreparedData(
@@ -73,8 +76,23 @@ def _process(raw: RawDataset, task: TaskSpec, raw_fingerprint: str) -> PreparedD
         sequence=sequence,
         dataset_fingerprint=raw_fingerprint,
         split_fingerprint=fingerprint(sequence, dataset.items, dataset.users),
-        summary=split_summary(sequence, dataset.n_users, dataset.n_items),
+        summary=split_summary(sequence, dataset.n_users, dataset.n_items) | extra,
     )
+
+
+def _split(interactions: pd.DataFrame, split: SplitSpec) -> tuple[pd.DataFrame, dict]:
+    if split.method == "leave_one_out":
+        return leave_one_out(interactions, split.min_user_interactions), {}
+    if split.method == "global_time":
+        return global_time(interactions, split.valid_fraction, split.test_fraction)
+    return ratio_split(interactions, split.ratios, split.order, split.seed), {}
+
+
+def _with_labels(dataset: Dataset, min_rating: float, source: str) -> Dataset:
+    """CTR: label = 1 when the rating is at least the threshold."""
+    inter = keep_positive(dataset.interactions, min_rating, source)  # checks the field exists
+    labels = dataset.interactions.index.isin(inter.index).astype("int8")
+    return Dataset(dataset.name, dataset.interactions.assign(label=labels), dataset.items, dataset.users)
 
 
 def _raw_dataset(spec: DatasetSpec, log) -> tuple[str, Callable[[], RawDataset]]:

@@ -1,11 +1,18 @@
 """What models and the evaluator see of a prepared task: the training part (with the
-validation targets for model selection) and the test users with their histories.
-Test targets stay here, on the harness side."""
+validation part for model selection) and the test set. Test targets and labels stay
+here, on the harness side.
+
+- sequential: one target per user (its next item), history = everything before it.
+- topk: a set of targets per user (its items in the test period), history = its items
+  before that period; its earlier items are excluded from the ranking when the task says.
+- ctr: (user, item) rows with features; labels stay with the harness.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from benchmark.api.types import Catalog, TrainData, ValidationSet, readonly
 from benchmark.data.pipeline import PreparedData
@@ -15,50 +22,134 @@ from benchmark.tasks.schema import TaskSpec
 
 @dataclass(frozen=True)
 class EvalSet:
-    """Users to rank for, each with its full history (oldest first) and its target."""
+    """Users to rank for, each with its history (oldest first) and its target: one
+    item id per user (sequential) or an array of item ids per user (top-K)."""
 
     users: np.ndarray
     histories: list[np.ndarray]
-    targets: np.ndarray
+    targets: np.ndarray | list[np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.users)
 
     def batches(self, size: int):
         for start in range(0, len(self.users), size):
             stop = start + size
             yield self.users[start:stop], self.histories[start:stop], self.targets[start:stop]
 
+    def subset(self, keep: np.ndarray) -> "EvalSet":
+        targets = self.targets[keep] if isinstance(self.targets, np.ndarray) else [self.targets[i] for i in keep]
+        return EvalSet(self.users[keep], [self.histories[i] for i in keep], targets)
+
+
+@dataclass(frozen=True)
+class LabelledRows:
+    """CTR rows: users, items and their feature columns; labels for the harness only."""
+
+    features: pd.DataFrame  # user_id, item_id, then the task's feature fields
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
 
 @dataclass(frozen=True)
 class TaskViews:
     train: TrainData
-    validation: EvalSet
-    test: EvalSet
+    validation: EvalSet | LabelledRows
+    test: EvalSet | LabelledRows
 
 
 def build_views(task: TaskSpec, prepared: PreparedData) -> TaskViews:
     seq = prepared.sequence
-    items = seq["item_id"].to_numpy()
     part = seq["part"].to_numpy()
-    n_users = prepared.dataset.n_users
-    bounds = np.searchsorted(seq["user_id"].to_numpy(), np.arange(n_users + 1))
-    validation = _targets_at(VALID, part, items, bounds)
-    test = _targets_at(TEST, part, items, bounds)
-    if task.eval_users.sample is not None and task.eval_users.sample < len(test.users):
-        rng = np.random.default_rng(task.eval_users.seed)
-        keep = np.sort(rng.choice(len(test.users), task.eval_users.sample, replace=False))
-        test = EvalSet(test.users[keep], [test.histories[i] for i in keep], test.targets[keep])
-    catalog = Catalog(prepared.dataset.n_items, prepared.dataset.items.copy())
-    train = TrainData(
-        interactions=seq.loc[part == TRAIN].drop(columns="part").reset_index(drop=True),
-        n_users=n_users,
-        catalog=catalog,
-        validation=ValidationSet(validation.users, validation.histories, validation.targets),
-    )
+    dataset = prepared.dataset
+    catalog = Catalog(dataset.n_items, dataset.items.copy())
+    train_rows = seq.loc[part == TRAIN].drop(columns="part").reset_index(drop=True)
+    if task.family == "ctr":
+        features = _feature_table(task, prepared)
+        validation, test = (_labelled(seq, part == p, features) for p in (VALID, TEST))
+        fields = task.ctr.user_features + task.ctr.item_features
+        train = TrainData(train_rows.merge(features, on=["user_id", "item_id"], how="left"),
+                          dataset.n_users, catalog, users=dataset.users.copy(), feature_fields=fields)
+        return TaskViews(train, validation, test)
+    if task.family == "sequential":
+        validation, test = (_next_items(p, part, seq) for p in (VALID, TEST))
+    else:
+        validation, test = (_item_sets(p, part, seq, task.history.exclude_seen) for p in (VALID, TEST))
+    test = _sample_users(test, task)
+    train = TrainData(train_rows, dataset.n_users, catalog,
+                      ValidationSet(validation.users, validation.histories, validation.targets),
+                      users=dataset.users.copy())
     return TaskViews(train, validation, test)
 
 
-def _targets_at(which: int, part: np.ndarray, items: np.ndarray, bounds: np.ndarray) -> EvalSet:
+def _user_bounds(seq: pd.DataFrame) -> np.ndarray:
+    """Row ranges per dense user id in a user-sorted sequence."""
+    n_users = int(seq["user_id"].max()) + 1 if len(seq) else 0
+    return np.searchsorted(seq["user_id"].to_numpy(), np.arange(n_users + 1))
+
+
+def _next_items(which: int, part: np.ndarray, seq: pd.DataFrame) -> EvalSet:
     """Users with a row of part `which`; history = everything before that row."""
+    items = seq["item_id"].to_numpy()
+    bounds = _user_bounds(seq)
     rows = np.flatnonzero(part == which)
     users = np.searchsorted(bounds, rows, side="right") - 1
     histories = [readonly(items[bounds[u]:row]) for u, row in zip(users, rows)]
     return EvalSet(readonly(users.astype("int64")), histories, readonly(items[rows].astype("int64")))
+
+
+def _item_sets(which: int, part: np.ndarray, seq: pd.DataFrame, exclude_seen: bool) -> EvalSet:
+    """Users with rows of part `which`; history = their rows of earlier parts (oldest
+    first), targets = their distinct items in part `which` (without already-seen ones
+    when those are excluded from the ranking: they could never be hit)."""
+    users, histories, targets = [], [], []
+    earlier = seq[part < which]
+    earlier_items = dict(zip(*_grouped_items(earlier)))
+    for user, items in zip(*_grouped_items(seq[part == which])):
+        history = earlier_items.get(user, np.empty(0, dtype="int64"))
+        wanted = np.unique(items)
+        if exclude_seen:
+            wanted = np.setdiff1d(wanted, history)
+        if wanted.size:
+            users.append(user)
+            histories.append(readonly(history))
+            targets.append(readonly(wanted))
+    return EvalSet(readonly(np.asarray(users, dtype="int64")), histories, targets)
+
+
+def _grouped_items(rows: pd.DataFrame) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(user ids, their item arrays in row order) for a user-sorted frame."""
+    user_ids = rows["user_id"].to_numpy()
+    items = rows["item_id"].to_numpy().astype("int64")
+    starts = np.flatnonzero(np.r_[True, user_ids[1:] != user_ids[:-1]]) if len(rows) else np.empty(0, int)
+    return user_ids[starts], np.split(items, starts[1:])
+
+
+def _sample_users(test: EvalSet, task: TaskSpec) -> EvalSet:
+    if task.eval_users.sample is None or task.eval_users.sample >= len(test):
+        return test
+    rng = np.random.default_rng(task.eval_users.seed)
+    return test.subset(np.sort(rng.choice(len(test), task.eval_users.sample, replace=False)))
+
+
+def _feature_table(task: TaskSpec, prepared: PreparedData) -> pd.DataFrame:
+    """user_id, item_id and the task's feature fields for every interaction."""
+    spec = task.ctr
+    tables = {"user": prepared.dataset.users, "item": prepared.dataset.items}
+    for kind, fields in (("user", spec.user_features), ("item", spec.item_features)):
+        missing = [f for f in fields if f not in tables[kind]]
+        if missing:
+            raise ValueError(f"task {task.task}: field 'ctr.{kind}_features': {missing} not in the "
+                             f"dataset's {kind} table (it has {sorted(tables[kind].columns)})")
+    pairs = prepared.sequence[["user_id", "item_id"]].drop_duplicates()
+    users = tables["user"][["user_id", *spec.user_features]]
+    items = tables["item"][["item_id", *spec.item_features]]
+    return pairs.merge(users, on="user_id", how="left").merge(items, on="item_id", how="left")
+
+
+def _labelled(seq: pd.DataFrame, rows: np.ndarray, features: pd.DataFrame) -> LabelledRows:
+    part = seq.loc[rows, ["user_id", "item_id", "label"]].reset_index(drop=True)
+    table = part[["user_id", "item_id"]].merge(features, on=["user_id", "item_id"], how="left")
+    return LabelledRows(table, part["label"].to_numpy().astype("int8"))

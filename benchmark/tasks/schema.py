@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Literal
+from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from benchmark.eval.metrics import parse_metric
 
@@ -45,10 +45,56 @@ class DatasetSpec(Strict):
     filters: FilterSpec = FilterSpec()
 
 
-class SplitSpec(Strict):
+class LeaveOneOutSplit(Strict):
+    """Per user, chronological: last item test, the one before validation."""
+
     method: Literal["leave_one_out"]
     # Users with fewer interactions (after filtering) are used for training only.
     min_user_interactions: int = Field(default=3, ge=3)
+
+
+class GlobalTimeSplit(Strict):
+    """One global temporal cutoff per part: cutoff times chosen at the quantiles of all
+    timestamps so that validation and test hold about these fractions of interactions."""
+
+    method: Literal["global_time"]
+    valid_fraction: float = Field(default=0.1, gt=0, lt=1)
+    test_fraction: float = Field(default=0.1, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _room_for_training(self) -> "GlobalTimeSplit":
+        if self.valid_fraction + self.test_fraction >= 1:
+            raise ValueError("valid_fraction + test_fraction must leave room for training (< 1)")
+        return self
+
+
+class RatioSplit(Strict):
+    """Per user, its interactions in random (or time) order cut at these ratios."""
+
+    method: Literal["ratio"]
+    ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    order: Literal["random", "time"] = "random"
+    seed: int = 0
+
+    @field_validator("ratios")
+    @classmethod
+    def _ratios_sum_to_one(cls, ratios: tuple[float, float, float]) -> tuple[float, float, float]:
+        if min(ratios) <= 0 or abs(sum(ratios) - 1) > 1e-9:
+            raise ValueError(f"ratios must be positive and sum to 1, got {list(ratios)}")
+        return ratios
+
+
+SplitSpec = Annotated[Union[LeaveOneOutSplit, GlobalTimeSplit, RatioSplit], Field(discriminator="method")]
+# Which split protocols each family accepts.
+FAMILY_SPLITS = {"sequential": ("leave_one_out",), "topk": ("global_time", "ratio"), "ctr": ("global_time",)}
+
+
+class CTRSpec(Strict):
+    """Binary labels from ratings, and the feature fields a CTR model receives."""
+
+    label_min_rating: float
+    user_features: list[str] = Field(default_factory=list)
+    item_features: list[str] = Field(default_factory=list)
 
 
 class CandidateSpec(Strict):
@@ -56,7 +102,7 @@ class CandidateSpec(Strict):
 
 
 class HistorySpec(Strict):
-    max_len: int = Field(ge=1)
+    max_len: int | None = Field(ge=1)  # None: the whole history
     exclude_seen: bool
 
 
@@ -67,30 +113,39 @@ class EvalUsersSpec(Strict):
 
 class TaskSpec(Strict):
     task: str = Field(pattern=r"^[a-z0-9_-]+/[A-Za-z0-9._-]+$")
-    family: Literal["sequential"]
+    family: Literal["sequential", "topk", "ctr"]
     version: int = Field(ge=1)
     description: str = ""
     dataset: DatasetSpec
     split: SplitSpec
     candidates: CandidateSpec = CandidateSpec()
-    history: HistorySpec
+    history: HistorySpec = HistorySpec(max_len=None, exclude_seen=False)
+    ctr: CTRSpec | None = None
+    track: Literal["primary", "comparability"] = "primary"
     eval_users: EvalUsersSpec = EvalUsersSpec()
     metrics: list[str] = Field(min_length=1)
     main_score: str
     seeds: list[int] = Field(min_length=1)
-    batch_size: int = Field(default=256, ge=1)  # users per score() call
+    batch_size: int = Field(default=256, ge=1)  # users (rows for CTR) per model call
 
     @field_validator("metrics")
     @classmethod
-    def _known_metrics(cls, metrics: list[str]) -> list[str]:
+    def _known_metrics(cls, metrics: list[str], info: ValidationInfo) -> list[str]:
+        family = info.data.get("family", "sequential")
         for name in metrics:
-            parse_metric(name)
+            if family == "sequential":  # TEMP until family-aware parse_metric lands
+                parse_metric(name)
         if len(set(metrics)) != len(metrics):
             raise ValueError("metrics are listed twice")
         return metrics
 
     @model_validator(mode="after")
     def _consistent(self) -> "TaskSpec":
+        if self.split.method not in FAMILY_SPLITS[self.family]:
+            raise ValueError(f"split.method '{self.split.method}' does not fit family '{self.family}' "
+                             f"(it takes {', '.join(FAMILY_SPLITS[self.family])})")
+        if (self.family == "ctr") != (self.ctr is not None):
+            raise ValueError("a ctr task needs a 'ctr' section (label and feature fields), and only it")
         if self.main_score not in self.metrics:
             raise ValueError(f"main_score '{self.main_score}' is not one of metrics {self.metrics}")
         if not self.task.startswith(self.family + "/"):
