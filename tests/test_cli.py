@@ -99,7 +99,7 @@ class Model(Recommender):
 def test_validate_passes_a_good_submission_and_fails_a_bad_one(make_submission, tmp_path):
     good = llm4rec("validate", str(shipped("pop")), cwd=tmp_path)
     assert good.returncode == 0, good.stdout + good.stderr
-    assert "✓ same seed, same metrics" in good.stdout
+    assert "✓ sequential: same seed, same metrics" in good.stdout
     bad = make_submission("wrongshape", """
 import numpy as np
 from benchmark.api import Recommender
@@ -109,7 +109,7 @@ class Model(Recommender):
 """)
     failed = llm4rec("validate", str(bad), cwd=tmp_path)
     assert failed.returncode == 1
-    assert "✗ fit and score" in failed.stdout and "rule 'shape'" in failed.stdout
+    assert "✗ sequential: fit and score" in failed.stdout and "rule 'shape'" in failed.stdout
 
 
 def test_unknown_names_get_a_did_you_mean(tmp_path):
