@@ -11,6 +11,9 @@ Its position is uniform on g+1..g+n, so Recall, Precision, NDCG and MAP follow b
 linearity; HR and MRR depend only on the best group holding a relevant item.
 ItemCoverage and ARP use P(item i in user u's top K), which is 1 above the group that
 straddles position K, (K - g_K)/n_K inside it, and 0 below.
+
+Only positions up to the largest K matter, so each row gets a partial top-K selection
+and one full-row count of the group at that boundary, never a full sort.
 """
 
 from __future__ import annotations
@@ -25,8 +28,8 @@ import torch
 
 from benchmark.eval.metrics import _prefix_table, _single_threaded, parse_metric
 
-# Score elements per block: the block is copied, masked and sorted (values + int64
-# indices), so temporaries stay ~16 MB whatever the chunk size.
+# Score elements per block: the block is copied and masked, and its comparison
+# temporaries (bool and float64) stay ~16 MB whatever the chunk size.
 _BLOCK_ELEMS = 1 << 20
 
 _BEYOND_ACCURACY = ("ItemCoverage", "ARP")
@@ -68,10 +71,8 @@ class TopKEvaluator:
         self._n_relevant: list[np.ndarray] = []
         self._n_candidates: list[np.ndarray] = []
         self._values: dict[str, list[np.ndarray]] = {name: [] for name in self._per_user_metrics}
-        # Block scratch (copy, sorted copy, sort indices), reused across add() calls.
-        self._work: torch.Tensor | None = None
-        self._sorted: torch.Tensor | None = None
-        self._indices: torch.Tensor | None = None
+        self._k_max = max(k for _, k in parsed)
+        self._work: torch.Tensor | None = None  # block scratch (masked copy), reused across add() calls
 
     @property
     def _per_user_metrics(self) -> tuple[str, ...]:
@@ -134,31 +135,40 @@ class TopKEvaluator:
         ex_rows_t, ex_cols_t = torch.from_numpy(ex_rows), torch.from_numpy(ex_cols)
         block_bounds = np.searchsorted(ex_rows, np.arange(0, n + 1))  # ex_rows is sorted
 
+        k_top = min(self._k_max, m)
         rows_per_block = max(1, _BLOCK_ELEMS // m)
-        self._ensure_buffers(min(rows_per_block, n), m, dtype)
+        self._ensure_buffer(min(rows_per_block, n), m, dtype)
         with _single_threaded():
             for a in range(0, n, rows_per_block):
                 b = min(a + rows_per_block, n)
-                work, srt, idx = self._work[: b - a], self._sorted[: b - a], self._indices[: b - a]
+                work = self._work[: b - a]
                 work.copy_(scores_t[a:b])
                 lo, hi = block_bounds[a], block_bounds[b]
                 er, ec = ex_rows_t[lo:hi] - a, ex_cols_t[lo:hi]
                 # NaN anywhere in a row fails it, excluded columns included (as RankingEvaluator does).
                 invalid = torch.zeros(b - a, dtype=torch.bool)
                 invalid[er[torch.isnan(work[er, ec])]] = True
-                work[er, ec] = -math.inf
-                torch.sort(work, dim=1, out=(srt, idx))
-                invalid |= torch.isnan(srt[:, -1])  # sort puts NaN last
+                work[er, ec] = -math.inf  # excluded columns sink below every candidate
+                # Only positions <= K_max matter, so a partial selection replaces a full sort.
+                top, top_idx = torch.topk(work, k_top, dim=1)  # descending; NaN counts as largest
+                invalid |= torch.isnan(top[:, 0])
                 if invalid.any():
                     bad = users[a + torch.nonzero(invalid).flatten().numpy()][:10].tolist()
                     raise ValueError(f"scores contain NaN for users {bad}")
                 e = e_all[a:b, None]
+                top_asc = top.flip(1)
+                # The boundary group at position min(K_max, #candidates): everything above it
+                # lies in `top`, so only this group needs a count over the whole row (where the
+                # excluded columns' -inf ties with a -inf candidate).
+                kth = top.gather(1, torch.clamp(m - e, max=self._k_max) - 1)
+                kth_group = (work == kth).sum(1, keepdim=True) - (kth == -math.inf) * e
 
-                # Relevant items: the excluded columns hold -inf, so they tie with a -inf item.
                 rv = work.gather(1, rel_padded[a:b])
-                above, at_or_above = m - torch.searchsorted(srt, rv, right=True), m - torch.searchsorted(srt, rv)
-                stats["g"][a:b] = above
-                stats["n"][a:b] = at_or_above - above - (rv == -math.inf) * e
+                right = torch.searchsorted(top_asc, rv, right=True)
+                # Below the boundary, g comes out as K_max (all of `top` is above): no metric counts it.
+                stats["g"][a:b] = k_top - right
+                group = torch.where(rv == kth, kth_group, right - torch.searchsorted(top_asc, rv))
+                stats["n"][a:b] = torch.where(rv < kth, 1, group)  # any n >= 1 will do there
                 # Among the relevant items; the padding copies the last column, so uncount it.
                 pad = r_max - torch.from_numpy(n_rel[a:b, None])
                 last = rv[:, -1:]
@@ -170,10 +180,14 @@ class TopKEvaluator:
                 if self._beyond_ks:
                     work[er, ec] = math.nan  # compares false with everything below
                     for k in self._beyond_ks:
-                        self._top_k_probabilities(work, srt, e, k, m, covered[k], log_missed[k], top_pop[k], a)
+                        cutoff = top.gather(1, torch.clamp(m - e, max=k) - 1)
+                        right = torch.searchsorted(top_asc, cutoff, right=True)
+                        tied = torch.where(cutoff == kth, kth_group, right - torch.searchsorted(top_asc, cutoff))
+                        self._top_k_probabilities(work, top, top_idx, cutoff, k_top - right, tied,
+                                                  torch.clamp(m - e, max=k), covered[k], log_missed[k], top_pop[k], a)
 
-        valid = torch.arange(r_max) < torch.from_numpy(n_rel)[:, None]
-        values = _accuracy_metrics(stats, valid, torch.from_numpy(n_rel), self._parsed, self._per_user_metrics)
+            valid = torch.arange(r_max) < torch.from_numpy(n_rel)[:, None]
+            values = _accuracy_metrics(stats, valid, torch.from_numpy(n_rel), self._parsed, self._per_user_metrics)
         n_cands = m - n_excluded
         for name in self._per_user_metrics:
             base, k = self._parsed[name]
@@ -192,39 +206,55 @@ class TopKEvaluator:
     def _top_k_probabilities(
         self,
         work: torch.Tensor,
-        srt: torch.Tensor,
-        e: torch.Tensor,
-        k: int,
-        m: int,
+        top: torch.Tensor,
+        top_idx: torch.Tensor,
+        cutoff: torch.Tensor,
+        above: torch.Tensor,
+        tied: torch.Tensor,
+        k_u: torch.Tensor,
         covered: torch.Tensor,
         log_missed: torch.Tensor,
         top_pop: torch.Tensor,
         a: int,
     ) -> None:
-        """Fold one block's P(item in top-K) into coverage and popularity; work has NaN at excluded columns."""
-        k_u = torch.clamp(m - e, max=k)  # a user with fewer candidates than K lists them all
-        kth = srt.gather(1, m - k_u)  # value at position K (excluded -inf sit lowest in srt)
-        above = m - torch.searchsorted(srt, kth, right=True)
-        group = (m - torch.searchsorted(srt, kth)) - above - (kth == -math.inf) * e
-        p_tie = ((k_u - above).to(torch.float64) / group)[:, 0]
-        gt = work > kth
-        eq = (work == kth).to(torch.float64)
+        """Fold one block's P(item in top-K) into coverage and popularity.
+
+        cutoff: each row's value at position K (k_u = K, or all candidates when fewer);
+        above/tied: candidates above it and in its group; top/top_idx: the row's partial
+        selection. work holds NaN at excluded columns.
+        """
+        p_tie = (k_u - above).to(torch.float64) / tied  # [rows, 1]
+        # Usually the cutoff's group lies inside the selection; otherwise (a group that runs
+        # past it, or a -inf cutoff, which the selection may fill with excluded columns)
+        # the row is compared in full.
+        spill = (((top == cutoff).sum(1, keepdim=True) < tied) | (cutoff == -math.inf))[:, 0]
+        p = torch.where(top > cutoff, 1.0, torch.where(top == cutoff, p_tie, 0.0))
+        p[spill] = 0.0
+        covered[top_idx[p == 1.0]] = True
+        partial = (p > 0.0) & (p < 1.0)
+        log_missed.index_add_(0, top_idx[partial], torch.log1p(-p[partial]))  # log P(not in this top-K)
+        rows = a + torch.arange(work.shape[0])
+        if self._popularity is not None:
+            top_pop[rows] = (p * self._popularity[top_idx]).sum(1)
+        if not spill.any():
+            return
+        work, cutoff, p_tie, rows = work[spill], cutoff[spill], p_tie[spill, 0], rows[spill]
+        gt = work > cutoff
+        eq = (work == cutoff).to(torch.float64)
         whole = p_tie == 1.0
         covered |= gt.any(0)
         if whole.any():
             covered |= eq[whole].any(0)
-        # log(1 - p) per tie-group item; rows whose whole group is in are counted as covered above.
+        # Rows whose whole group is in are counted as covered just above.
         log_missed += torch.where(whole, 0.0, torch.log1p(-p_tie)) @ eq
         if self._popularity is not None:
             pop = self._popularity
-            top_pop[a : a + work.shape[0]] = gt.to(torch.float64) @ pop + p_tie * (eq @ pop)
+            top_pop[rows] = gt.to(torch.float64) @ pop + p_tie * (eq @ pop)
 
-    def _ensure_buffers(self, rows: int, m: int, dtype: torch.dtype) -> None:
+    def _ensure_buffer(self, rows: int, m: int, dtype: torch.dtype) -> None:
         buf = self._work
         if buf is None or buf.dtype != dtype or buf.shape[1] != m or buf.shape[0] < rows:
             self._work = torch.empty((rows, m), dtype=dtype)
-            self._sorted = torch.empty((rows, m), dtype=dtype)
-            self._indices = torch.empty((rows, m), dtype=torch.int64)
 
     def per_user(self) -> pd.DataFrame:
         """One row per added user: user, n_relevant, n_candidates, then one column per per-user metric."""

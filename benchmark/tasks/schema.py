@@ -133,8 +133,7 @@ class TaskSpec(Strict):
     def _known_metrics(cls, metrics: list[str], info: ValidationInfo) -> list[str]:
         family = info.data.get("family", "sequential")
         for name in metrics:
-            if family == "sequential":  # TEMP until family-aware parse_metric lands
-                parse_metric(name)
+            parse_metric(name, family=family)
         if len(set(metrics)) != len(metrics):
             raise ValueError("metrics are listed twice")
         return metrics
