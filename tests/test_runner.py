@@ -134,3 +134,46 @@ def test_same_seed_same_metrics():
     one = evaluate(shipped("random"), task, store=False)
     two = evaluate(shipped("random"), task, store=False)
     pd.testing.assert_frame_equal(one[task.metrics], two[task.metrics])
+
+
+CTR_TEMPLATE = """
+import numpy as np
+from benchmark.api import Recommender
+
+class Model(Recommender):
+    def predict(self, request):
+        f = request.features
+        p = np.where(f["group"].to_numpy() == f["genre"].to_numpy(), 0.8, 0.2)
+        {mutate}
+        return p
+"""
+
+
+def ctr_task():
+    return synthetic_task(task="ctr/synthetic", family="ctr", split={"method": "global_time"},
+                          ctr={"label_min_rating": 4, "user_features": ["group"], "item_features": ["genre"]},
+                          metrics=["AUC", "GAUC", "LogLoss"], main_score="AUC", batch_size=50)
+
+
+def test_ctr_predictions_are_checked_and_evaluated(make_submission):
+    good = make_submission("genre", CTR_TEMPLATE.format(mutate="pass"))
+    outside = make_submission("outside", CTR_TEMPLATE.format(mutate="p[3] = 1.5"))
+    nan = make_submission("nanpred", CTR_TEMPLATE.format(mutate="p[0] = np.nan"))
+    short = make_submission("short", CTR_TEMPLATE.format(mutate="p = p[:-1]"))
+    runs = evaluate([good, outside, nan, short], ctr_task(), store=False).set_index("submission")
+    assert runs.loc["genre", "status"] == "FINISHED"
+    assert 0.7 < runs.loc["genre", "AUC"] < 1  # the generated ratings follow group == genre
+    assert "rule 'probability'" in runs.loc["outside", "reason"] and "1.5" in runs.loc["outside", "reason"]
+    assert "rule 'probability'" in runs.loc["nanpred", "reason"]
+    assert "rule 'shape'" in runs.loc["short", "reason"]
+
+
+def test_topk_runs_rank_with_seen_items_excluded():
+    task = synthetic_task(task="topk/synthetic", family="topk", split={"method": "global_time"},
+                          history={"max_len": None, "exclude_seen": True},
+                          metrics=["Recall@5", "NDCG@5", "ItemCoverage@5", "ARP@5"], main_score="NDCG@5")
+    runs = evaluate([shipped("pop"), shipped("random")], task, store=False).set_index("submission")
+    assert set(runs["status"]) == {"FINISHED"}
+    # pop recommends the same popular items to everyone: low coverage, high ARP.
+    assert runs.loc["pop", "ItemCoverage@5"] < runs.loc["random", "ItemCoverage@5"]
+    assert runs.loc["pop", "ARP@5"] > runs.loc["random", "ARP@5"]
