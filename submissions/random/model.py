@@ -1,6 +1,6 @@
 import numpy as np
 
-from benchmark.api import FitContext, Recommender, ScoreRequest, TrainData
+from benchmark.api import FitContext, PredictRequest, Recommender, ScoreRequest, TrainData
 
 
 class RandomScores(Recommender):
@@ -9,3 +9,6 @@ class RandomScores(Recommender):
 
     def score(self, request: ScoreRequest) -> np.ndarray:
         return self.rng.random((len(request.users), request.n_candidates), dtype=np.float32)
+
+    def predict(self, request: PredictRequest) -> np.ndarray:
+        return self.rng.random(len(request.features))

@@ -1,0 +1,55 @@
+"""Logistic regression over one-hot / multi-hot fields: user id, item id and each of
+the task's feature fields (multi-valued fields such as genres averaged over their
+tokens), trained with binary cross-entropy, L2 and early stopping on validation AUC."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from benchmark.api import FitContext, PredictRequest, Recommender, TrainData
+
+from benchmark.api.ctr_fields import CTRTrainer, FieldEncoder, init_embedding, labels_of, pooled, torch_threads
+
+
+class LinearNet(nn.Module):
+    def __init__(self, encoder: FieldEncoder) -> None:
+        super().__init__()
+        self.weights = nn.Embedding(encoder.n_tokens, 1, padding_idx=0)
+        self.bias = nn.Parameter(torch.zeros(()))
+        self.register_buffer("pooling", encoder.pooling())
+        with torch.no_grad():
+            self.weights.weight.zero_()
+
+    def forward(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        gathered = self.weights(ids)  # [n, slots, 1]
+        per_field = pooled(gathered, ids, self.pooling)  # [n, fields, 1]
+        logits = self.bias + per_field.sum(dim=(1, 2))
+        return logits, gathered.pow(2).sum() / len(ids)
+
+
+class LogisticRegression(Recommender):
+    def __init__(self, learning_rate: float = 0.01, batch_size: int = 2048, reg_weight: float = 1e-4,
+                 max_epochs: int = 50, patience: int = 3, numeric_buckets: int = 10, num_threads: int = 1,
+                 **hyperparameters) -> None:
+        super().__init__(learning_rate=learning_rate, batch_size=batch_size, reg_weight=reg_weight,
+                         max_epochs=max_epochs, patience=patience, numeric_buckets=numeric_buckets,
+                         num_threads=num_threads, **hyperparameters)
+        self.trainer = CTRTrainer(learning_rate, batch_size, reg_weight, max_epochs, patience)
+        self.numeric_buckets = int(numeric_buckets)
+        self.num_threads = int(num_threads)
+
+    def fit(self, train: TrainData, ctx: FitContext) -> None:
+        with torch_threads(self.num_threads):
+            frame = train.interactions
+            self.encoder = FieldEncoder(frame, ["user_id", "item_id", *train.feature_fields],
+                                        self.numeric_buckets)
+            self.network = LinearNet(self.encoder)
+            validate = (lambda: ctx.evaluate_validation(self.predict)) if ctx.evaluate_validation else None
+            self.best_epoch = self.trainer.train(self.network, self.encoder.encode(frame), labels_of(frame),
+                                                 ctx, validate)
+
+    def predict(self, request: PredictRequest) -> np.ndarray:
+        with torch_threads(self.num_threads), torch.no_grad():
+            logits, _ = self.network(self.encoder.encode(request.features))
+            return torch.sigmoid(logits.double()).numpy()
