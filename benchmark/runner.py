@@ -72,10 +72,14 @@ def evaluate(
 
 
 def describe_summary(summary: dict) -> str:
-    return (f"{summary['n_users']:,} users, {summary['n_items']:,} items, "
-            f"{summary['n_interactions']:,} interactions; {summary['n_test_users']:,} test users; "
+    text = (f"{summary['n_users']:,} users, {summary['n_items']:,} items, "
+            f"{summary['n_interactions']:,} interactions; {summary['n_test_users']:,} users with test "
+            f"interactions ({summary['n_test_users_without_history']:,} of them with no earlier one); "
             f"{summary['users_with_tied_last_two_timestamps']:,} users whose last two interactions "
             "share a timestamp (ties broken by row order)")
+    if "test_from" in summary:
+        text += f"; validation from t={summary['valid_from']:.0f}, test from t={summary['test_from']:.0f}"
+    return text
 
 
 def run_one(submission: Submission, task: TaskSpec, seed: int, prepared: PreparedData,

@@ -77,6 +77,8 @@ def split_summary(seq: pd.DataFrame, n_users: int, n_items: int) -> dict[str, in
     tied_users = int(((tied["nunique"] == 1) & (tied["size"] == 2)).sum())
     part = seq["part"].to_numpy()
     users_with_test = seq.loc[part == TEST, "user_id"].nunique()
+    users_with_history = seq.loc[part != TEST, "user_id"].unique()
+    test_users = seq.loc[part == TEST, "user_id"].unique()
     return {
         "n_users": n_users,
         "n_items": n_items,
@@ -88,5 +90,6 @@ def split_summary(seq: pd.DataFrame, n_users: int, n_items: int) -> dict[str, in
         "n_valid_users": int(seq.loc[part == VALID, "user_id"].nunique()),
         "n_test_users": int(users_with_test),
         "n_users_without_test": n_users - int(users_with_test),
+        "n_test_users_without_history": int(np.isin(test_users, users_with_history, invert=True).sum()),
         "users_with_tied_last_two_timestamps": tied_users,
     }

@@ -128,6 +128,8 @@ def _grouped_items(rows: pd.DataFrame) -> tuple[np.ndarray, list[np.ndarray]]:
 
 
 def _sample_users(test: EvalSet, task: TaskSpec) -> EvalSet:
+    if task.eval_users.min_history:
+        test = test.subset(np.flatnonzero([len(h) >= task.eval_users.min_history for h in test.histories]))
     if task.eval_users.sample is None or task.eval_users.sample >= len(test):
         return test
     rng = np.random.default_rng(task.eval_users.seed)

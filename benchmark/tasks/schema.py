@@ -109,6 +109,9 @@ class HistorySpec(Strict):
 class EvalUsersSpec(Strict):
     sample: int | None = Field(default=None, ge=1)  # None: every eligible user
     seed: int = 0
+    # Test users with fewer earlier interactions are left out (and counted): with no
+    # history at all only a non-personalized ranking is possible.
+    min_history: int = Field(default=0, ge=0)
 
 
 class TaskSpec(Strict):
