@@ -22,6 +22,7 @@ import benchmark
 from benchmark.api import FitContext, Recommender, Submission, find_submission
 from benchmark.data import PreparedData, prepare
 from benchmark.data.views import TaskViews, build_views
+from benchmark.executors import build_model
 from benchmark.paths import REPO_ROOT
 from benchmark.progress import PeakMemory, log, track
 from benchmark.scoring import evaluate_part
@@ -129,7 +130,7 @@ def _fit_and_score(submission: Submission, task: TaskSpec, seed: int, views: Tas
                    result: RunResult, store: ResultsStore | None) -> dict[str, float]:
     seed_everything(seed)
     with PeakMemory() as memory:
-        model = submission.build()
+        model = build_model(submission)  # in process, or a worker in the card's own environment
         ctx = FitContext(
             seed=seed,
             evaluate_validation=lambda call: evaluate_part(
@@ -155,6 +156,9 @@ def _fit_and_score(submission: Submission, task: TaskSpec, seed: int, views: Tas
     parameters = _trainable_parameters(model)
     if parameters is not None:
         costs["cost.trainable_parameters"] = parameters
+    worker_memory = getattr(model, "worker_peak_rss_mb", None)  # a submission in its own environment
+    if worker_memory is not None:
+        costs["cost.worker_peak_rss_mb"] = worker_memory
     return costs
 
 
@@ -198,8 +202,11 @@ def seed_everything(seed: int) -> None:
 
 
 def _trainable_parameters(model: Recommender) -> int | None:
+    """Counted over the model's torch modules, or as reported by its worker process."""
     import torch
 
+    if getattr(model, "trainable_parameters", None) is not None:
+        return model.trainable_parameters
     modules = [v for v in vars(model).values() if isinstance(v, torch.nn.Module)]
     if not modules:
         return None

@@ -1,0 +1,242 @@
+"""The worker: `python -m benchmark.executors.worker`, run by the harness with a
+submission environment's Python (see benchmark.executors.isolated).
+
+It reads messages (benchmark.executors.protocol) from stdin and answers on stdout.
+Before anything else it moves the protocol to private file descriptors and points
+fd 1 at stderr and fd 0 at /dev/null, so whatever the submission prints (Python or C
+code alike) lands on stderr, which the harness shows to the user, and can never
+corrupt the protocol stream.
+
+Conversation (the harness asks, the worker answers each request with "ok" or "error"):
+  init  {folder, hyperparameters}   import the submission's model class
+  fit   {seed, device, ...train}    seed Python/NumPy/torch, construct the model, fit;
+                                    meanwhile the worker may send "log_metric" and,
+                                    when the harness offers validation, "evaluate"
+                                    (the harness then sends "score" requests for the
+                                    validation users and finally "evaluated")
+  catalog {...}                     replace the catalogue that requests refer to
+  score {...request}                scores for one request (an array "scores")
+  predict {...rows}                 CTR probabilities for feature rows (an array "scores")
+  close                             exit
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import random
+import resource
+import shutil
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any, BinaryIO, Callable, Iterable, Iterator
+
+import numpy as np
+
+from benchmark.api.registry import Submission
+from benchmark.api.types import FitContext
+from benchmark.executors import protocol
+
+
+class Aborted(RuntimeError):
+    """The harness abandoned the current request."""
+
+
+class Worker:
+    def __init__(self, incoming: BinaryIO, outgoing: BinaryIO) -> None:
+        self.incoming, self.outgoing = incoming, outgoing
+        self.model_class: type | None = None
+        self.hyperparameters: dict[str, Any] = {}
+        self.model = None
+        self.catalog = None
+        self.name = "submission"
+
+    # --- plumbing ---
+    def send(self, header: dict[str, Any], arrays: protocol.Arrays | None = None) -> None:
+        protocol.write_message(self.outgoing, header, arrays)
+
+    def receive(self) -> tuple[dict[str, Any], protocol.Arrays]:
+        return protocol.read_message(self.incoming)
+
+    def serve(self) -> int:
+        while True:
+            try:
+                header, arrays = self.receive()
+            except protocol.ConnectionClosed:  # the harness went away without "close"
+                _remove_scratch()
+                return 0
+            op = header.get("op")
+            if op == "close":
+                return 0
+            handler = getattr(self, f"on_{op}", None)
+            try:
+                if handler is None:
+                    raise protocol.ProtocolError(f"unknown request {op!r}")
+                reply, reply_arrays = handler(header, arrays)
+            except Exception as error:  # reported to the harness; the worker goes on
+                self.send(error_message(error))
+                continue
+            self.send({"op": "ok"} | reply, reply_arrays)
+
+    # --- requests ---
+    def on_init(self, header, arrays):
+        self.name = header.get("name", self.name)
+        self.hyperparameters = header.get("hyperparameters", {})
+        self.model_class = Submission(Path(header["folder"])).model_class()
+        return {"python": sys.version.split()[0], "pid": os.getpid()}, None
+
+    def on_fit(self, header, arrays):
+        train = protocol.unpack_train(header["train"], arrays)
+        self.catalog = train.catalog
+        seed = int(header["seed"])
+        seed_everything(seed)
+        self.model = self.model_class(**self.hyperparameters)
+        ctx = FitContext(
+            seed=seed,
+            device=header.get("device", "cpu"),
+            evaluate_validation=self.evaluate_validation if header.get("has_evaluate") else None,
+            progress=stderr_progress(self.name),
+            log_metric=lambda name, value, step: self.send(
+                {"op": "log_metric", "name": str(name), "value": float(value), "step": int(step)}),
+        )
+        started = time.perf_counter()
+        self.model.fit(train, ctx)
+        return {"fit_seconds": time.perf_counter() - started,
+                "trainable_parameters": trainable_parameters(self.model),
+                "peak_rss_mb": peak_rss_mb()}, None
+
+    def on_catalog(self, header, arrays):
+        self.catalog = protocol.unpack_catalog(header["catalog"], arrays)
+        return {}, None
+
+    def on_score(self, header, arrays):
+        return self._answer(header, arrays, lambda request: self.model.score(request))
+
+    def on_predict(self, header, arrays):
+        return self._answer(header, arrays, lambda request: self.model.predict(request))
+
+    def _answer(self, header, arrays, call):
+        if self.catalog is None:
+            raise protocol.ProtocolError(f"{header['op']} before the catalogue was sent")
+        if self.model is None:  # called without fit: construct it as the harness would
+            self.model = self.model_class(**self.hyperparameters)
+        return _output(call(self._request(header, arrays)))
+
+    def _request(self, header, arrays):
+        if header["op"] == "predict":
+            return protocol.unpack_predict(header, arrays, self.catalog)
+        return protocol.unpack_request(arrays, self.catalog)
+
+    # --- calls back into the harness during fit ---
+    def evaluate_validation(self, score: Callable) -> float:
+        """The harness's validation score for `score`: it sends the validation users'
+        requests here, one batch at a time, and then the value."""
+        self.send({"op": "evaluate"})
+        while True:
+            header, arrays = self.receive()
+            op = header.get("op")
+            if op == "evaluated":
+                return float(header["value"])
+            if op == "abort":
+                raise Aborted(header.get("reason", "the harness abandoned the evaluation"))
+            if op not in ("score", "predict"):
+                raise protocol.ProtocolError(f"expected a request or 'evaluated' during evaluation, got {op!r}")
+            try:
+                reply, reply_arrays = _output(score(self._request(header, arrays)))
+            except Exception as error:
+                self.send(error_message(error))
+                raise
+            self.send({"op": "ok"} | reply, reply_arrays)
+
+
+def _output(scores) -> tuple[dict[str, Any], protocol.Arrays | None]:
+    if not isinstance(scores, np.ndarray):
+        # Sending it would need pickle; the harness reports the contract rule it breaks.
+        return {"scores_type": type(scores).__name__}, None
+    return {}, {"scores": scores}
+
+
+def error_message(error: BaseException) -> dict[str, Any]:
+    return {"op": "error", "type": type(error).__name__, "message": str(error),
+            "traceback": "".join(traceback.format_exception(type(error), error, error.__traceback__))}
+
+
+def stderr_progress(name: str, every: float = 2.0):
+    """ctx.progress for the worker: plain lines on stderr (the harness forwards them),
+    at most one per `every` seconds, and the last one."""
+
+    def progress(iterable: Iterable, description: str = "training", total: int | None = None) -> Iterator:
+        if total is None and hasattr(iterable, "__len__"):
+            total = len(iterable)
+        started = last = time.perf_counter()
+        done = 0
+        of = f"/{total}" if total is not None else ""
+        for item in iterable:
+            yield item
+            done += 1
+            now = time.perf_counter()
+            if now - last >= every or done == total:
+                last = now
+                print(f"{name} {description}: {done}{of} [{now - started:.1f}s]", file=sys.stderr, flush=True)
+
+    return progress
+
+
+def seed_everything(seed: int) -> None:
+    """As the harness seeds its own process (benchmark.runner.seed_everything)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    if "torch" in sys.modules or importlib.util.find_spec("torch") is not None:
+        import torch
+
+        torch.manual_seed(seed)
+
+
+def trainable_parameters(model) -> int | None:
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    modules = [v for v in vars(model).values() if isinstance(v, torch.nn.Module)]
+    if not modules:
+        return None
+    return int(sum(p.numel() for m in modules for p in m.parameters() if p.requires_grad))
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _exit_with_parent() -> None:
+    """Stop when the harness dies (its pipes may stay open in a grandchild), removing
+    the scratch folder the harness could not remove."""
+    parent = os.getppid()
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            _remove_scratch()
+            os._exit(3)
+
+
+def _remove_scratch() -> None:
+    scratch = os.environ.get("LLM4REC_WORKER_SCRATCH")
+    if scratch:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def main() -> int:
+    # The protocol gets private copies of fd 0 and 1; fd 1 becomes stderr, fd 0 /dev/null.
+    incoming = os.fdopen(os.dup(0), "rb")
+    outgoing = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    sys.stdout = sys.stderr
+    threading.Thread(target=_exit_with_parent, daemon=True).start()
+    return Worker(incoming, outgoing).serve()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

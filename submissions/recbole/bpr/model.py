@@ -1,0 +1,5 @@
+from ..bridge import RecBoleRanker
+
+
+class BPR(RecBoleRanker):
+    """RecBole's BPR; its configuration is the card's hyperparameters."""

@@ -1,0 +1,5 @@
+from ..bridge import RecBoleCTR
+
+
+class DCN(RecBoleCTR):
+    """RecBole's DCN; its configuration is the card's hyperparameters."""

@@ -1,0 +1,5 @@
+from ..bridge import RecBoleCTR
+
+
+class DeepFM(RecBoleCTR):
+    """RecBole's DeepFM; its configuration is the card's hyperparameters."""

@@ -1,0 +1,5 @@
+from ..bridge import RecBoleCTR
+
+
+class FM(RecBoleCTR):
+    """RecBole's FM; its configuration is the card's hyperparameters."""

@@ -1,0 +1,5 @@
+from ..bridge import RecBoleRanker
+
+
+class GRU4Rec(RecBoleRanker):
+    """RecBole's GRU4Rec; its configuration is the card's hyperparameters."""

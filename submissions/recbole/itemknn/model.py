@@ -1,0 +1,5 @@
+from ..bridge import RecBoleRanker
+
+
+class ItemKNN(RecBoleRanker):
+    """RecBole's ItemKNN; its configuration is the card's hyperparameters."""

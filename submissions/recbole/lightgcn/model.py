@@ -1,0 +1,5 @@
+from ..bridge import RecBoleRanker
+
+
+class LightGCN(RecBoleRanker):
+    """RecBole's LightGCN; its configuration is the card's hyperparameters."""

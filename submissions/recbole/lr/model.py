@@ -1,0 +1,5 @@
+from ..bridge import RecBoleCTR
+
+
+class LR(RecBoleCTR):
+    """RecBole's LR; its configuration is the card's hyperparameters."""

@@ -1,0 +1,5 @@
+from ..bridge import RecBoleRanker
+
+
+class NeuMF(RecBoleRanker):
+    """RecBole's NeuMF; its configuration is the card's hyperparameters."""

@@ -1,0 +1,5 @@
+from ..bridge import RecBoleRanker
+
+
+class SASRec(RecBoleRanker):
+    """RecBole's SASRec; its configuration is the card's hyperparameters."""
