@@ -161,22 +161,6 @@ class CTRTrainer:
         return best_epoch
 
 
-class torch_threads:
-    """Run with n intra-op threads (0: leave torch's setting). Batches here are small:
-    one thread is as fast on an idle machine and far faster on a busy one."""
-
-    def __init__(self, n: int) -> None:
-        self.n = int(n)
-
-    def __enter__(self) -> None:
-        self.previous = torch.get_num_threads()
-        if self.n > 0:
-            torch.set_num_threads(self.n)
-
-    def __exit__(self, *_) -> None:
-        torch.set_num_threads(self.previous)
-
-
 def labels_of(frame: pd.DataFrame) -> torch.Tensor:
     return torch.from_numpy(frame["label"].to_numpy(dtype=np.float32, copy=True))
 

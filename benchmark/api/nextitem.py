@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from benchmark.api.recommender import Recommender
+from benchmark.api.threads import torch_threads
 from benchmark.api.types import FitContext, ScoreRequest, TrainData
 
 PADDING = 0
@@ -152,21 +153,6 @@ def repeat_share(sequences: list[np.ndarray]) -> float:
     total = sum(len(seq) for seq in sequences)
     repeats = sum(len(seq) - len(np.unique(seq)) for seq in sequences)
     return repeats / total if total else 0.0
-
-
-class torch_threads:
-    """Run a block with n intra-op threads (0: leave torch's setting)."""
-
-    def __init__(self, n: int) -> None:
-        self.n = int(n)
-
-    def __enter__(self) -> None:
-        self.previous = torch.get_num_threads()
-        if self.n > 0:
-            torch.set_num_threads(self.n)
-
-    def __exit__(self, *exc) -> None:
-        torch.set_num_threads(self.previous)
 
 
 class NextItemModel(Recommender):

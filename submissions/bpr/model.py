@@ -5,7 +5,6 @@ interacted with, maximise log sigmoid(s(u, i) - s(u, j)) with s(u, i) = p_u . q_
 the task's main score over the validation part."""
 from __future__ import annotations
 
-import contextlib
 import copy
 
 import numpy as np
@@ -13,6 +12,7 @@ import torch
 from torch import nn
 
 from benchmark.api import FitContext, Recommender, ScoreRequest, TrainData
+from benchmark.api.threads import torch_threads
 
 
 class BPRMF(nn.Module):
@@ -142,19 +142,6 @@ class BPR(Recommender):
         if request.candidates is not None:
             scores = np.take_along_axis(scores, np.asarray(request.candidates, dtype=np.int64), axis=1)
         return np.ascontiguousarray(scores, dtype=np.float32)
-
-
-@contextlib.contextmanager
-def torch_threads(n: int):
-    """Run with n intra-op threads (0: leave torch's setting). Batches here are small:
-    one thread is as fast on an idle machine and far faster on a busy one."""
-    previous = torch.get_num_threads()
-    if n > 0:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _sample_negatives(users: np.ndarray, n_items: int, positives: np.ndarray, rng: np.random.Generator,

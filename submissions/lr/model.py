@@ -9,7 +9,8 @@ from torch import nn
 
 from benchmark.api import FitContext, PredictRequest, Recommender, TrainData
 
-from benchmark.api.ctr_fields import CTRTrainer, FieldEncoder, init_embedding, labels_of, pooled, torch_threads
+from benchmark.api.ctr_fields import CTRTrainer, FieldEncoder, init_embedding, labels_of, pooled
+from benchmark.api.threads import torch_threads
 
 
 class LinearNet(nn.Module):
