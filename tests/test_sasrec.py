@@ -27,7 +27,8 @@ TASK = dict(
     main_score="NDCG@10",
     batch_size=64,
 )
-SMALL = {"max_len": 12, "batch_size": 64, "epochs": 40, "patience": 4, "lr": 0.005, "window_stride": 12}
+SMALL = {"max_len": 12, "batch_size": 64, "epochs": 40, "patience": 4, "lr": 0.005, "window_stride": 12,
+         "threads": 1}  # one thread: as fast on tiny batches, far faster on a busy machine
 
 
 @pytest.fixture(autouse=True)
@@ -176,14 +177,23 @@ def test_exclude_history_auto_follows_the_training_data():
     assert repeat_share([np.array([1, 2, 1, 1]), np.array([4])]) == pytest.approx(2 / 5)
 
 
-def test_sliding_windows_cover_every_transition():
+def test_sliding_windows_count_every_transition_once():
     seq = np.arange(10, 17)  # 7 items: 6 transitions
-    windows = sliding_windows([seq, np.array([5]), np.array([8, 9])], length=3, stride=2)
+    windows, first_target = sliding_windows([seq, np.array([5]), np.array([8, 9])], length=3, stride=2)
     # Shifted ids (item + 1), left-padded; windows end at 7, 5, 3 (which starts at 0).
     expected = [[14, 15, 16, 17], [12, 13, 14, 15], [0, 11, 12, 13], [0, 0, 9, 10]]
     np.testing.assert_array_equal(windows, expected)
-    targets = {(w[i], w[i + 1]) for w in windows for i in range(3) if w[i] > 0}
-    assert {(a + 1, a + 2) for a in range(10, 16)} | {(9, 10)} == targets
+    np.testing.assert_array_equal(first_target, [1, 1, 0, 0])
+    counted = [(w[i], w[i + 1]) for w, first in zip(windows, first_target)
+               for i in range(first, 3) if w[i] > 0]
+    assert sorted(counted) == sorted([(a + 1, a + 2) for a in range(10, 16)] + [(9, 10)])
+    # Each counts where it has the longest context: 12->13 is in windows 1 and 2, and
+    # counts in window 2 (after 11, 12) rather than in window 1 (after 12 alone).
+    assert (windows[1, 0], windows[1, 1]) == (12, 13) and first_target[1] == 1
+    assert (windows[2, 2], windows[2, 3]) == (12, 13) and first_target[2] == 0
+    # Without overlap every target of every window counts.
+    _, first = sliding_windows([seq], length=3, stride=3)
+    assert not first.any()
 
 
 def test_full_softmax_cross_entropy_matches_torch():

@@ -8,12 +8,13 @@ hidden state t with item j's embedding, shared with the input. `NextItemModel` d
 the rest, the same for every such network:
 
 - training data: each user's training sequence cut into windows of `max_len` inputs
-  that end at the sequence's end and every `window_stride` items before it (overlapping
-  when the stride is below max_len), so long histories are not thrown away; every
-  position of a window predicts its next item;
+  that end at the sequence's end and every `window_stride` items before it, so long
+  histories are not thrown away; every position predicts its next item, and where
+  windows overlap (stride below max_len) each transition counts once per epoch, in
+  the window where it has the longest context;
 - loss: full softmax cross-entropy over the catalogue (`loss: ce`, Klenitskiy &
   Vasilev 2023), or binary cross-entropy against one uniformly sampled negative per
-  position (`loss: bce`, as in the SASRec and GRU4Rec-BPR-max era papers);
+  position (`loss: bce`, as in the SASRec paper);
 - Adam; after every epoch the harness's validation main score (ctx.evaluate_validation),
   early stopping after `patience` epochs without improvement, the best epoch's weights
   kept;
@@ -74,8 +75,8 @@ class Dropout(nn.Module):
             return x
         n = x.numel()
         draws = torch.randint(-2**63, 2**63 - 1, ((n + 7) // 8,), dtype=torch.int64)
-        keep = draws.view(torch.uint8)[:n].view(x.shape) >= self.threshold
-        return x.mul(keep).mul_(self.scale)
+        keep = (draws.view(torch.uint8)[:n].view(x.shape) >= self.threshold).to(x.dtype).mul_(self.scale)
+        return x * keep
 
     def extra_repr(self) -> str:
         return f"p={self.threshold}/256"
@@ -129,10 +130,17 @@ def sampled_binary_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, tar
     return nn.functional.softplus(-positive).mean() + nn.functional.softplus(negative).mean()
 
 
-def sliding_windows(sequences: list[np.ndarray], length: int, stride: int) -> np.ndarray:
-    """int64 [n_windows, length + 1]: windows of shifted ids (item + 1; 0 = padding,
+def sliding_windows(sequences: list[np.ndarray], length: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """Training windows and the first target column each one counts.
+
+    windows: int64 [n_windows, length + 1] of shifted ids (item + 1; 0 = padding,
     left-padded) that end at each sequence's end and every `stride` items before it,
-    until one starts at the sequence's beginning. Sequences shorter than 2 give none."""
+    until one starts at the sequence's beginning (sequences shorter than 2 give none).
+    Inputs are columns 0..length-1, targets columns 1..length.
+    first_target: int64 [n_windows]. Where windows overlap (stride < length), a target
+    counts only in the window where it has the longest context: the last `stride`
+    targets of a window count, and every target of a window that starts at the
+    sequence's beginning. So each transition is trained on exactly once per epoch."""
     if length < 1 or stride < 1:
         raise ValueError(f"window length and stride must be >= 1, got {length} and {stride}")
     spans = []
@@ -143,9 +151,12 @@ def sliding_windows(sequences: list[np.ndarray], length: int, stride: int) -> np
             if start == 0:
                 break
     windows = np.zeros((len(spans), length + 1), dtype=np.int64)
+    first_target = np.full(len(spans), max(0, length - stride), dtype=np.int64)
     for row, (index, start, end) in enumerate(spans):
         windows[row, length + 1 - (end - start):] = sequences[index][start:end] + 1
-    return windows
+        if start == 0:
+            first_target[row] = 0
+    return windows, first_target
 
 
 def repeat_share(sequences: list[np.ndarray]) -> float:
@@ -163,12 +174,12 @@ class NextItemModel(Recommender):
     defaults: ClassVar[dict[str, Any]] = {
         "max_len": 50,          # inputs per window and per scored history
         "loss": "ce",           # ce: full softmax cross-entropy; bce: one sampled negative
-        "lr": 0.001,
+        "lr": 0.005,            # Adam
         "weight_decay": 0.0,
-        "batch_size": 128,      # windows per step
-        "epochs": 200,          # at most
-        "patience": 10,         # epochs without a better validation score before stopping
-        "window_stride": 50,    # items between the ends of a sequence's training windows
+        "batch_size": 256,      # windows per step
+        "epochs": 40,           # at most
+        "patience": 8,          # epochs without a better validation score before stopping
+        "window_stride": 25,    # items between the ends of a sequence's training windows
         "exclude_history": "auto",  # rank items of the given history last: true, false, auto
         "score_batch": 512,     # users per forward pass when scoring
         "threads": 0,           # torch intra-op threads while fitting and scoring (0: as set)
@@ -207,7 +218,9 @@ class NextItemModel(Recommender):
         if self.exclude_history == "auto":
             self.mask_history = repeat_share(sequences) < 0.01
         self.network = network = self.build_network(train.n_items)
-        windows = torch.from_numpy(sliding_windows(sequences, self.max_len, self.window_stride))
+        windows, first_target = map(torch.from_numpy, sliding_windows(sequences, self.max_len,
+                                                                         self.window_stride))
+        columns = torch.arange(self.max_len)
         optimizer = torch.optim.Adam(network.parameters(), lr=self.lr, betas=(0.9, 0.98),
                                      weight_decay=self.weight_decay)
         order_rng = np.random.default_rng(ctx.seed)
@@ -219,10 +232,13 @@ class NextItemModel(Recommender):
             order = torch.from_numpy(order_rng.permutation(len(windows)))
             total, count = 0.0, 0
             for start in range(0, len(order), self.batch_size):
-                batch = windows[order[start:start + self.batch_size]]
+                rows = order[start:start + self.batch_size]
+                batch = windows[rows]
                 inputs, targets = batch[:, :-1], batch[:, 1:]
-                real = inputs != PADDING  # a padded input has no context to predict from
-                hidden, targets = network(inputs)[real], targets[real] - 1
+                # A padded input has no context to predict from; overlapping targets
+                # count once (see sliding_windows).
+                counted = (inputs != PADDING) & (columns >= first_target[rows].unsqueeze(1))
+                hidden, targets = network(inputs)[counted], targets[counted] - 1
                 if self.loss == "ce":
                     loss = full_softmax_cross_entropy(hidden, network.item_weights(), targets, buffer)
                 else:

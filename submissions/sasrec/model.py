@@ -45,7 +45,7 @@ class FeedForward(nn.Module):
 
 
 class Block(nn.Module):
-    """x + Dropout(Attention(LN(x))), then x + FFN(LN(x)); padding rows reset to 0."""
+    """x + Dropout(Attention(LN(x))), then x + FFN(LN(x))."""
 
     def __init__(self, hidden: int, heads: int, dropout: float) -> None:
         super().__init__()
@@ -55,10 +55,9 @@ class Block(nn.Module):
         self.ffn_norm = nn.LayerNorm(hidden, eps=1e-8)
         self.ffn = FeedForward(hidden, dropout)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         x = x + self.attention_dropout(self.attention(self.attention_norm(x), mask))
-        x = x + self.ffn(self.ffn_norm(x))
-        return x * keep
+        return x + self.ffn(self.ffn_norm(x))
 
 
 class SASRecNetwork(SequenceNetwork):
@@ -82,16 +81,16 @@ class SASRecNetwork(SequenceNetwork):
     def forward(self, seqs: torch.Tensor) -> torch.Tensor:
         length = seqs.shape[1]
         real = seqs > 0
-        keep = real.unsqueeze(-1).to(self.item_embedding.weight.dtype)
         # Positions count back from the newest item (the sequences are left-padded).
         positions = self.position_embedding.weight[self.max_len - length:]
-        x = self.embedding_dropout(self.item_embedding(seqs) * self.scale + positions) * keep
-        # Position t attends to the real items up to t, and to itself (so that a padding
-        # row never has an empty softmax; its output is reset to 0 and never used).
+        x = self.embedding_dropout(self.item_embedding(seqs) * self.scale + positions)
+        # Position t attends to the real items up to t, and to itself: a padding row is
+        # never attended by a real one (so its values do not matter and are never
+        # used) and never has an empty softmax.
         allowed = self.causal[:length, :length] & (real.unsqueeze(1) | self.diagonal[:length, :length])
         mask = torch.zeros(allowed.shape, dtype=x.dtype).masked_fill_(~allowed, -math.inf).unsqueeze(1)
         for block in self.blocks:
-            x = block(x, mask, keep)
+            x = block(x, mask)
         return self.final_norm(x)
 
 
