@@ -16,6 +16,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from benchmark.api.recommender import Recommender
+from benchmark.api.threads import torch_threads
+from benchmark.api.training import BestEpoch
+from benchmark.api.types import FitContext, PredictRequest, TrainData
+
 
 class FieldEncoder:
     def __init__(self, frame: pd.DataFrame, fields: list[str], numeric_buckets: int = 0,
@@ -123,12 +128,11 @@ class CTRTrainer:
         self.patience = int(patience)
 
     def train(self, network: torch.nn.Module, ids: torch.Tensor, labels: torch.Tensor, ctx, validate) -> int:
-        """Train `network` (forward(ids) -> (logits, l2)) in place; return the best epoch."""
-        import copy
-
+        """Train `network` (forward(ids) -> (logits, l2)) in place; return the best epoch
+        (the last one when there is no validation)."""
         rng = np.random.default_rng(ctx.seed)
         optimiser = torch.optim.Adam(network.parameters(), lr=self.lr)
-        best, best_state, best_epoch, waited = -np.inf, None, 0, 0
+        stopper = BestEpoch(network, self.patience)
         epochs = ctx.progress(range(1, self.max_epochs + 1), description="epochs", total=self.max_epochs)
         for epoch in epochs:
             network.train()
@@ -144,21 +148,15 @@ class CTRTrainer:
                 total += loss.item() * len(batch)
             ctx.log_metric("train.logloss", total / len(order), epoch)
             if validate is None:
-                best_epoch = epoch
+                stopper.epoch = epoch
                 continue
             network.eval()
             value = validate()
             ctx.log_metric("valid.main_score", value, epoch)
-            if value > best:
-                best, best_state, best_epoch, waited = value, copy.deepcopy(network.state_dict()), epoch, 0
-            else:
-                waited += 1
-                if waited >= self.patience:
-                    break
-        if best_state is not None:
-            network.load_state_dict(best_state)
-        network.eval()
-        return best_epoch
+            if stopper.should_stop(value, epoch):
+                break
+        stopper.restore()
+        return stopper.epoch
 
 
 def labels_of(frame: pd.DataFrame) -> torch.Tensor:
@@ -169,3 +167,36 @@ def init_embedding(table: torch.nn.Embedding, std: float, generator: torch.Gener
     with torch.no_grad():
         table.weight.normal_(0.0, std, generator=generator)
         table.weight[0].zero_()  # padding / unknown
+
+
+class FieldModel(Recommender):
+    """Base of CTR models over encoded fields (user id, item id and the task's feature
+    fields): a subclass builds the network (forward(ids) -> (logits, l2)); encoding,
+    training with CTRTrainer and predicting are shared."""
+
+    def __init__(self, learning_rate: float, batch_size: int, reg_weight: float, max_epochs: int,
+                 patience: int, numeric_buckets: int, num_threads: int, **hyperparameters) -> None:
+        super().__init__(learning_rate=learning_rate, batch_size=batch_size, reg_weight=reg_weight,
+                         max_epochs=max_epochs, patience=patience, numeric_buckets=numeric_buckets,
+                         num_threads=num_threads, **hyperparameters)
+        self.trainer = CTRTrainer(learning_rate, batch_size, reg_weight, max_epochs, patience)
+        self.numeric_buckets = int(numeric_buckets)
+        self.num_threads = int(num_threads)
+
+    def build_network(self, encoder: FieldEncoder, ctx: FitContext) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def fit(self, train: TrainData, ctx: FitContext) -> None:
+        with torch_threads(self.num_threads):
+            frame = train.interactions
+            self.encoder = FieldEncoder(frame, ["user_id", "item_id", *train.feature_fields],
+                                        self.numeric_buckets)
+            self.network = self.build_network(self.encoder, ctx)
+            validate = (lambda: ctx.evaluate_validation(self.predict)) if ctx.evaluate_validation else None
+            self.best_epoch = self.trainer.train(self.network, self.encoder.encode(frame), labels_of(frame),
+                                                 ctx, validate)
+
+    def predict(self, request: PredictRequest) -> np.ndarray:
+        with torch_threads(self.num_threads), torch.no_grad():
+            logits, _ = self.network(self.encoder.encode(request.features))
+            return torch.sigmoid(logits.double()).numpy()

@@ -28,8 +28,6 @@ Sequences are left-padded, so the last position always holds the newest item.
 """
 from __future__ import annotations
 
-import copy
-import math
 from typing import Any, ClassVar
 
 import numpy as np
@@ -38,6 +36,7 @@ from torch import nn
 
 from benchmark.api.recommender import Recommender
 from benchmark.api.threads import torch_threads
+from benchmark.api.training import BestEpoch
 from benchmark.api.types import FitContext, ScoreRequest, TrainData
 
 PADDING = 0
@@ -226,7 +225,7 @@ class NextItemModel(Recommender):
         order_rng = np.random.default_rng(ctx.seed)
         negatives = torch.Generator().manual_seed(ctx.seed)
         buffer = torch.empty(self.batch_size * self.max_len, train.n_items) if self.loss == "ce" else None
-        best, best_state, waited = -math.inf, None, 0
+        stopper = BestEpoch(network, self.patience)
         for epoch in ctx.progress(range(self.epochs), description="epochs", total=self.epochs):
             network.train()
             order = torch.from_numpy(order_rng.permutation(len(windows)))
@@ -254,15 +253,9 @@ class NextItemModel(Recommender):
             network.eval()
             value = ctx.evaluate_validation(self.score)
             ctx.log_metric("valid.main_score", value, epoch)
-            if value > best:
-                best, best_state, waited = value, copy.deepcopy(network.state_dict()), 0
-            else:
-                waited += 1
-                if waited >= self.patience:
-                    break
-        if best_state is not None:
-            network.load_state_dict(best_state)
-        network.eval()
+            if stopper.should_stop(value, epoch):
+                break
+        stopper.restore()
 
     # --- scoring ----------------------------------------------------------------
     def padded(self, histories: list[np.ndarray]) -> torch.Tensor:

@@ -5,7 +5,6 @@ interacted with, maximise log sigmoid(s(u, i) - s(u, j)) with s(u, i) = p_u . q_
 the task's main score over the validation part."""
 from __future__ import annotations
 
-import copy
 
 import numpy as np
 import torch
@@ -13,6 +12,7 @@ from torch import nn
 
 from benchmark.api import FitContext, Recommender, ScoreRequest, TrainData
 from benchmark.api.threads import torch_threads
+from benchmark.api.training import BestEpoch
 
 
 class BPRMF(nn.Module):
@@ -77,7 +77,7 @@ class BPR(Recommender):
         self.model = BPRMF(n_users, n_items, self.dim, self.item_bias, generator)
         optimiser = torch.optim.Adam(self.model.parameters(), lr=self.lr)
 
-        best, best_state, best_epoch, waited = -np.inf, None, 0, 0
+        stopper = BestEpoch(self.model, self.patience)
         epochs = ctx.progress(range(1, self.max_epochs + 1), description="epochs", total=self.max_epochs)
         for epoch in epochs:
             self.model.train()
@@ -104,16 +104,10 @@ class BPR(Recommender):
                 continue
             value = ctx.evaluate_validation(self.score)
             ctx.log_metric("valid.main_score", value, epoch)
-            if value > best:
-                best, best_state, best_epoch, waited = value, copy.deepcopy(self.model.state_dict()), epoch, 0
-            else:
-                waited += 1
-                if waited >= self.patience:
-                    break
-        if best_state is not None:
-            self.model.load_state_dict(best_state)
-        self.best_epoch = best_epoch
-        self.model.eval()
+            if stopper.should_stop(value, epoch):
+                break
+        stopper.restore()
+        self.best_epoch = stopper.epoch
 
     # ------------------------------------------------------------------ scoring
     def score(self, request: ScoreRequest) -> np.ndarray:

@@ -5,14 +5,11 @@ id, item id and each of the task's feature fields (multi-valued fields such as g
 mean-pooled), trained with binary cross-entropy, L2 and early stopping on validation AUC."""
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
-from benchmark.api import FitContext, PredictRequest, Recommender, TrainData
-
-from benchmark.api.ctr_fields import CTRTrainer, FieldEncoder, init_embedding, labels_of, pooled
-from benchmark.api.threads import torch_threads
+from benchmark.api import FitContext
+from benchmark.api.ctr_fields import FieldEncoder, FieldModel, init_embedding, pooled
 
 
 class DeepFMNet(nn.Module):
@@ -49,35 +46,19 @@ class DeepFMNet(nn.Module):
         return first + second + deep, l2
 
 
-class DeepFM(Recommender):
+class DeepFM(FieldModel):
     def __init__(self, embedding_size: int = 10, mlp_hidden_size: list[int] = (128, 128, 128),
                  dropout_prob: float = 0.2, learning_rate: float = 0.001, batch_size: int = 2048,
                  reg_weight: float = 1e-4, max_epochs: int = 50, patience: int = 3, numeric_buckets: int = 10,
                  num_threads: int = 1, **hyperparameters) -> None:
-        super().__init__(embedding_size=embedding_size, mlp_hidden_size=list(mlp_hidden_size),
-                         dropout_prob=dropout_prob, learning_rate=learning_rate, batch_size=batch_size,
-                         reg_weight=reg_weight, max_epochs=max_epochs, patience=patience,
-                         numeric_buckets=numeric_buckets, num_threads=num_threads, **hyperparameters)
+        super().__init__(learning_rate, batch_size, reg_weight, max_epochs, patience, numeric_buckets,
+                         num_threads, embedding_size=embedding_size, mlp_hidden_size=list(mlp_hidden_size),
+                         dropout_prob=dropout_prob, **hyperparameters)
         self.dim = int(embedding_size)
         self.hidden = [int(h) for h in mlp_hidden_size]
         self.dropout = float(dropout_prob)
-        self.trainer = CTRTrainer(learning_rate, batch_size, reg_weight, max_epochs, patience)
-        self.numeric_buckets = int(numeric_buckets)
-        self.num_threads = int(num_threads)
 
-    def fit(self, train: TrainData, ctx: FitContext) -> None:
-        with torch_threads(self.num_threads):
-            torch.manual_seed(ctx.seed)  # dropout masks
-            frame = train.interactions
-            self.encoder = FieldEncoder(frame, ["user_id", "item_id", *train.feature_fields],
-                                        self.numeric_buckets)
-            generator = torch.Generator().manual_seed(ctx.seed)
-            self.network = DeepFMNet(self.encoder, self.dim, self.hidden, self.dropout, generator)
-            validate = (lambda: ctx.evaluate_validation(self.predict)) if ctx.evaluate_validation else None
-            self.best_epoch = self.trainer.train(self.network, self.encoder.encode(frame), labels_of(frame),
-                                                 ctx, validate)
-
-    def predict(self, request: PredictRequest) -> np.ndarray:
-        with torch_threads(self.num_threads), torch.no_grad():
-            logits, _ = self.network(self.encoder.encode(request.features))
-            return torch.sigmoid(logits.double()).numpy()
+    def build_network(self, encoder: FieldEncoder, ctx: FitContext) -> nn.Module:
+        torch.manual_seed(ctx.seed)  # dropout masks
+        generator = torch.Generator().manual_seed(ctx.seed)
+        return DeepFMNet(encoder, self.dim, self.hidden, self.dropout, generator)

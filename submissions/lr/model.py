@@ -3,14 +3,11 @@ the task's feature fields (multi-valued fields such as genres averaged over thei
 tokens), trained with binary cross-entropy, L2 and early stopping on validation AUC."""
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
-from benchmark.api import FitContext, PredictRequest, Recommender, TrainData
-
-from benchmark.api.ctr_fields import CTRTrainer, FieldEncoder, init_embedding, labels_of, pooled
-from benchmark.api.threads import torch_threads
+from benchmark.api import FitContext
+from benchmark.api.ctr_fields import FieldEncoder, FieldModel, pooled
 
 
 class LinearNet(nn.Module):
@@ -29,28 +26,12 @@ class LinearNet(nn.Module):
         return logits, gathered.pow(2).sum() / len(ids)
 
 
-class LogisticRegression(Recommender):
+class LogisticRegression(FieldModel):
     def __init__(self, learning_rate: float = 0.01, batch_size: int = 2048, reg_weight: float = 1e-4,
                  max_epochs: int = 50, patience: int = 3, numeric_buckets: int = 10, num_threads: int = 1,
                  **hyperparameters) -> None:
-        super().__init__(learning_rate=learning_rate, batch_size=batch_size, reg_weight=reg_weight,
-                         max_epochs=max_epochs, patience=patience, numeric_buckets=numeric_buckets,
-                         num_threads=num_threads, **hyperparameters)
-        self.trainer = CTRTrainer(learning_rate, batch_size, reg_weight, max_epochs, patience)
-        self.numeric_buckets = int(numeric_buckets)
-        self.num_threads = int(num_threads)
+        super().__init__(learning_rate, batch_size, reg_weight, max_epochs, patience, numeric_buckets,
+                         num_threads, **hyperparameters)
 
-    def fit(self, train: TrainData, ctx: FitContext) -> None:
-        with torch_threads(self.num_threads):
-            frame = train.interactions
-            self.encoder = FieldEncoder(frame, ["user_id", "item_id", *train.feature_fields],
-                                        self.numeric_buckets)
-            self.network = LinearNet(self.encoder)
-            validate = (lambda: ctx.evaluate_validation(self.predict)) if ctx.evaluate_validation else None
-            self.best_epoch = self.trainer.train(self.network, self.encoder.encode(frame), labels_of(frame),
-                                                 ctx, validate)
-
-    def predict(self, request: PredictRequest) -> np.ndarray:
-        with torch_threads(self.num_threads), torch.no_grad():
-            logits, _ = self.network(self.encoder.encode(request.features))
-            return torch.sigmoid(logits.double()).numpy()
+    def build_network(self, encoder: FieldEncoder, ctx: FitContext) -> nn.Module:
+        return LinearNet(encoder)
