@@ -83,13 +83,17 @@ def keep_positive(inter: pd.DataFrame, min_rating: float, source: str) -> pd.Dat
 
 def k_core(inter: pd.DataFrame, min_user: int, min_item: int) -> pd.DataFrame:
     """Drop users and items with too few interactions, repeatedly, until stable."""
+    users, items = pd.factorize(inter["user"])[0], pd.factorize(inter["item"])[0]
+    keep = np.ones(len(inter), dtype=bool)
     while True:
-        user_counts = inter["user"].map(inter["user"].value_counts())
-        item_counts = inter["item"].map(inter["item"].value_counts())
-        keep = (user_counts >= min_user) & (item_counts >= min_item)
-        if keep.all():
-            return inter
-        inter = inter[keep]
+        # Counts over the rows still kept (integer codes: far faster than mapping
+        # value_counts over string ids).
+        user_counts = np.bincount(users[keep], minlength=users.max(initial=-1) + 1)
+        item_counts = np.bincount(items[keep], minlength=items.max(initial=-1) + 1)
+        still = keep & (user_counts[users] >= min_user) & (item_counts[items] >= min_item)
+        if (still == keep).all():
+            return inter if keep.all() else inter[keep]
+        keep = still
 
 
 def densify(raw: RawDataset, inter: pd.DataFrame) -> Dataset:

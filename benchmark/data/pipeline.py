@@ -109,6 +109,7 @@ def _raw_dataset(spec: DatasetSpec, log) -> tuple[str, Callable[[], RawDataset]]
         raw = from_atomic_tables(spec.name, read_atomic_folder(folder, _atomic_name(folder)))
         _write_tables(cache, {"interactions": raw.interactions, "items": raw.items, "users": raw.users},
                       {"fingerprint": raw.fingerprint, "source": str(folder)})
+        return raw.fingerprint, lambda: raw  # just read: no need to read the cache back
     meta = json.loads((cache / "meta.json").read_text())
 
     def load() -> RawDataset:

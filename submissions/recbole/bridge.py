@@ -40,6 +40,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -85,8 +86,10 @@ CTR_CONFIG = {
     "LABEL_FIELD": "label",
     "threshold": None,
 }
-# Options of the bridge itself (not RecBole config keys), read from the hyperparameters.
-BRIDGE_OPTIONS = ("torch_threads",)
+# Options of the bridge itself (not RecBole config keys), read from the hyperparameters:
+# torch_threads (torch.set_num_threads in the worker) and time_budget_seconds (no
+# epoch starts that would, at the last epoch's pace, end after the budget).
+BRIDGE_OPTIONS = ("torch_threads", "time_budget_seconds")
 
 
 class RecBoleNotInstalled(RuntimeError):
@@ -313,9 +316,12 @@ class RecBoleModel(Recommender):
             self._fit_with_harness_validation(trainer, train_data, config, ctx)
         else:
             self._hook_epochs(trainer, config, ctx, harness_validation=False)
-            trainer.fit(train_data, valid_data, saved=True, show_progress=False,
-                        callback_fn=lambda epoch, score: ctx.log_metric(
-                            _metric_name(f"recbole.valid.{config['valid_metric']}"), float(score), epoch))
+            try:
+                trainer.fit(train_data, valid_data, saved=True, show_progress=False,
+                            callback_fn=lambda epoch, score: ctx.log_metric(
+                                _metric_name(f"recbole.valid.{config['valid_metric']}"), float(score), epoch))
+            except _StopTraining:  # the time budget; the best epoch so far is on disk
+                pass
             if os.path.isfile(trainer.saved_model_file):  # the best epoch on validation
                 checkpoint = rt.torch.load(trainer.saved_model_file, map_location=config["device"],
                                            weights_only=False)
@@ -375,8 +381,17 @@ class RecBoleModel(Recommender):
         bar = iter(ctx.progress(range(epochs), description="epochs", total=epochs))
         next(bar, None)
         train_epoch = trainer._train_epoch
+        budget = self.options.get("time_budget_seconds")
+        started, last_start = time.perf_counter(), [None]
 
         def train_epoch_with_progress(train_data, epoch_idx, *args, **kwargs):
+            now = time.perf_counter()
+            # An epoch's pace includes the previous epoch's validation.
+            pace = now - last_start[0] if last_start[0] is not None else 0.0
+            if budget is not None and now - started + pace > float(budget):
+                logging.getLogger().info(f"time budget of {budget} s reached after {epoch_idx} epochs")
+                raise _StopTraining
+            last_start[0] = now
             loss = train_epoch(train_data, epoch_idx, *args, **kwargs)
             total = sum(loss) if isinstance(loss, tuple) else loss
             if total is not None:
