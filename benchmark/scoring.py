@@ -10,6 +10,7 @@ import pandas as pd
 
 from benchmark.api import PredictRequest, ScoreRequest, TrainData
 from benchmark.data.views import EvalSet, LabelledRows
+from benchmark.eval.candidates import target_columns
 from benchmark.eval.metrics import RankingEvaluator
 from benchmark.progress import track
 from benchmark.tasks.schema import TaskSpec
@@ -39,23 +40,36 @@ def _batches(iterable, count: int, size: int, description: str, show_progress: b
 
 def _score_users(score: Callable, part: EvalSet, task: TaskSpec, train: TrainData, name: str,
                  label: str, show_progress: bool) -> Evaluation:
-    if task.family == "sequential":
-        evaluator = RankingEvaluator(task.metrics)
-    else:
-        from benchmark.eval.multi import TopKEvaluator
-
-        popularity = np.bincount(train.interactions["item_id"], minlength=train.n_items)
-        evaluator = TopKEvaluator(task.metrics, train.n_items, popularity)
-    keep = task.history.max_len
+    evaluator = ranking_evaluator(task, train)
     batches = _batches(part.batches(task.batch_size), len(part), task.batch_size,
                        f"{name} scoring {label}", show_progress)
-    for index, (users, histories, targets) in enumerate(batches):
-        request = ScoreRequest(users=users, histories=[h[-keep:] if keep else h for h in histories],
-                               candidates=None, catalog=train.catalog)
-        scores = score(request)
-        check_scores(scores, request, f"submission '{name}': score() on {label} batch {index}")
+    for index, (users, histories, targets, candidates) in enumerate(batches):
+        scores = score_batch(score, task, train, users, histories, candidates,
+                             f"submission '{name}': score() on {label} batch {index}")
+        if candidates is not None:  # the metrics rank the target's column among the candidates
+            targets = target_columns(candidates, targets)
         evaluator.add(users, scores, targets, exclude=histories if task.history.exclude_seen else None)
     return evaluator
+
+
+def ranking_evaluator(task: TaskSpec, train: TrainData):
+    if task.family in ("sequential", "zeroshot"):
+        return RankingEvaluator(task.metrics)
+    from benchmark.eval.multi import TopKEvaluator
+
+    popularity = np.bincount(train.interactions["item_id"], minlength=train.n_items)
+    return TopKEvaluator(task.metrics, train.n_items, popularity)
+
+
+def score_batch(score: Callable, task: TaskSpec, train: TrainData, users: np.ndarray,
+                histories: list[np.ndarray], candidates: np.ndarray | None, where: str) -> np.ndarray:
+    """One checked score() call: histories cut to the task's length, the task's prompt."""
+    keep = task.history.max_len
+    request = ScoreRequest(users=users, histories=[h[-keep:] if keep else h for h in histories],
+                           candidates=candidates, catalog=train.catalog, prompt_template=task.prompt)
+    scores = score(request)
+    check_scores(scores, request, where)
+    return scores
 
 
 def _predict_rows(predict: Callable, part: LabelledRows, task: TaskSpec, train: TrainData, name: str,

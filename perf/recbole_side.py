@@ -24,6 +24,7 @@ def main(ml100k: str, repeats: int, epochs: int, threads: int) -> None:
 
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as scratch:
+        os.chdir(scratch)  # RecBole's trainer writes ./log_tensorboard
         (Path(scratch) / "ml-100k").symlink_to(Path(ml100k).resolve())
         config = Config(model="SASRec", dataset="ml-100k", config_dict={
             "data_path": scratch, "checkpoint_dir": f"{scratch}/saved",

@@ -6,6 +6,8 @@ here, on the harness side.
 - topk: a set of targets per user (its items in the test period), history = its items
   before that period; its earlier items are excluded from the ranking when the task says.
 - ctr: (user, item) rows with features; labels stay with the harness.
+- zeroshot: as sequential, but each user ranks a sampled candidate set (the target and
+  items it never rated), drawn per seed by `with_candidates`.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import pandas as pd
 from benchmark.api.types import Catalog, TrainData, ValidationSet, readonly
 from benchmark.data.pipeline import PreparedData
 from benchmark.data.splits import TEST, TRAIN, VALID
+from benchmark.eval.candidates import sample_candidates, shuffle_rows
 from benchmark.tasks.schema import TaskSpec
 
 
@@ -28,18 +31,22 @@ class EvalSet:
     users: np.ndarray
     histories: list[np.ndarray]
     targets: np.ndarray | list[np.ndarray]
+    candidates: np.ndarray | None = None  # [n_users, n_candidates] item ids; None: full ranking
 
     def __len__(self) -> int:
         return len(self.users)
 
     def batches(self, size: int):
+        """(users, histories, targets, candidates or None) per batch of `size` users."""
         for start in range(0, len(self.users), size):
-            stop = start + size
-            yield self.users[start:stop], self.histories[start:stop], self.targets[start:stop]
+            rows = slice(start, start + size)
+            yield (self.users[rows], self.histories[rows], self.targets[rows],
+                   None if self.candidates is None else self.candidates[rows])
 
     def subset(self, keep: np.ndarray) -> "EvalSet":
         targets = self.targets[keep] if isinstance(self.targets, np.ndarray) else [self.targets[i] for i in keep]
-        return EvalSet(self.users[keep], [self.histories[i] for i in keep], targets)
+        candidates = None if self.candidates is None else self.candidates[keep]
+        return EvalSet(self.users[keep], [self.histories[i] for i in keep], targets, candidates)
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,7 @@ class TaskViews:
     train: TrainData
     validation: EvalSet | LabelledRows
     test: EvalSet | LabelledRows
+    rated: list[np.ndarray] | None = None  # zeroshot: every item each user rated, any part
 
 
 def build_views(task: TaskSpec, prepared: PreparedData) -> TaskViews:
@@ -73,7 +81,7 @@ def build_views(task: TaskSpec, prepared: PreparedData) -> TaskViews:
         train = TrainData(train_rows.merge(features, on=["user_id", "item_id"], how="left"),
                           dataset.n_users, catalog, users=dataset.users.copy(), feature_fields=fields)
         return TaskViews(train, validation, test)
-    if task.family == "sequential":
+    if task.family in ("sequential", "zeroshot"):
         validation, test = (_next_items(p, part, seq) for p in (VALID, TEST))
     else:
         validation, test = (_item_sets(p, part, seq, task.history.exclude_seen) for p in (VALID, TEST))
@@ -81,7 +89,25 @@ def build_views(task: TaskSpec, prepared: PreparedData) -> TaskViews:
     train = TrainData(train_rows, dataset.n_users, catalog,
                       ValidationSet(validation.users, validation.histories, validation.targets),
                       users=dataset.users.copy())
-    return TaskViews(train, validation, test)
+    rated = _grouped_items(seq)[1] if task.family == "zeroshot" else None
+    return TaskViews(train, validation, test, rated)
+
+
+def with_candidates(views: TaskViews, task: TaskSpec, seed: int) -> TaskViews:
+    """The views with a candidate set per validation and test user for this seed: the
+    target plus `candidates.n_negatives` items the user never rated, in a random order
+    (numpy's PCG64 seeded by the task's user-sample seed, the run seed and the part)."""
+    if task.candidates.mode != "sampled":
+        return views
+    parts = []
+    for stream, part in enumerate((views.test, views.validation)):
+        rng = np.random.default_rng([task.eval_users.seed, seed, stream])
+        rated = [views.rated[u] for u in part.users]
+        candidates = sample_candidates(np.asarray(part.targets), rated, views.train.n_items,
+                                       task.candidates.n_negatives, rng)
+        parts.append(EvalSet(part.users, part.histories, part.targets, readonly(shuffle_rows(candidates, rng))))
+    test, validation = parts
+    return TaskViews(views.train, validation, test, views.rated)
 
 
 def _user_bounds(seq: pd.DataFrame) -> np.ndarray:

@@ -225,7 +225,7 @@ def pack_request(request: ScoreRequest) -> tuple[dict[str, Any], Arrays]:
     arrays = {"users": np.asarray(request.users)} | pack_ragged(request.histories, "hist.")
     if request.candidates is not None:
         arrays["candidates"] = np.asarray(request.candidates)
-    return {}, arrays
+    return {"prompt_template": request.prompt_template}, arrays
 
 
 def pack_predict(request: PredictRequest) -> tuple[dict[str, Any], Arrays]:
@@ -248,11 +248,12 @@ def pack_any(request: ScoreRequest | PredictRequest) -> tuple[dict[str, Any], Ar
     return header | {"op": "score"}, arrays
 
 
-def unpack_request(arrays: Arrays, catalog: Catalog) -> ScoreRequest:
+def unpack_request(arrays: Arrays, catalog: Catalog, header: dict[str, Any] | None = None) -> ScoreRequest:
     candidates = arrays.get("candidates")
     return ScoreRequest(
         users=readonly(arrays["users"]),
         histories=unpack_ragged(arrays, "hist."),
         candidates=None if candidates is None else readonly(candidates),
         catalog=catalog,
+        prompt_template=(header or {}).get("prompt_template"),
     )

@@ -127,7 +127,7 @@ class Worker:
     def _request(self, header, arrays):
         if header["op"] == "predict":
             return protocol.unpack_predict(header, arrays, self.catalog)
-        return protocol.unpack_request(arrays, self.catalog)
+        return protocol.unpack_request(arrays, self.catalog, header)
 
     # --- calls back into the harness during fit ---
     def evaluate_validation(self, score: Callable) -> float:

@@ -86,7 +86,8 @@ class RatioSplit(Strict):
 
 SplitSpec = Annotated[Union[LeaveOneOutSplit, GlobalTimeSplit, RatioSplit], Field(discriminator="method")]
 # Which split protocols each family accepts.
-FAMILY_SPLITS = {"sequential": ("leave_one_out",), "topk": ("global_time", "ratio"), "ctr": ("global_time",)}
+FAMILY_SPLITS = {"sequential": ("leave_one_out",), "topk": ("global_time", "ratio"), "ctr": ("global_time",),
+                 "zeroshot": ("leave_one_out",)}
 
 
 class CTRSpec(Strict):
@@ -98,7 +99,26 @@ class CTRSpec(Strict):
 
 
 class CandidateSpec(Strict):
-    mode: Literal["full"] = "full"
+    """Full ranking over the catalogue, or a sampled set per user: the target plus
+    `n_negatives` items drawn uniformly from those the user never rated, drawn once
+    per seed and shown in a seeded random order."""
+
+    mode: Literal["full", "sampled"] = "full"
+    n_negatives: int = Field(default=19, ge=1)
+
+
+class PositionBiasSpec(Strict):
+    """The first `users` test users scored again with the target at each position, and
+    under `shuffles` seeded candidate orders."""
+
+    users: int = Field(default=50, ge=1)
+    positions: list[int] = Field(default_factory=lambda: [1, 5, 10, 15, 20], min_length=1)
+    shuffles: int = Field(default=3, ge=2)
+
+
+class TrustSpec(Strict):
+    position_bias: PositionBiasSpec | None = PositionBiasSpec()
+    popularity_k: int = Field(default=10, ge=1)  # ARP@k of the top-ranked candidates
 
 
 class HistorySpec(Strict):
@@ -116,7 +136,7 @@ class EvalUsersSpec(Strict):
 
 class TaskSpec(Strict):
     task: str = Field(pattern=r"^[a-z0-9_-]+/[A-Za-z0-9._-]+$")
-    family: Literal["sequential", "topk", "ctr"]
+    family: Literal["sequential", "topk", "ctr", "zeroshot"]
     version: int = Field(ge=1)
     description: str = ""
     dataset: DatasetSpec
@@ -124,6 +144,10 @@ class TaskSpec(Strict):
     candidates: CandidateSpec = CandidateSpec()
     history: HistorySpec = HistorySpec(max_len=None, exclude_seen=False)
     ctr: CTRSpec | None = None
+    # zeroshot: the Jinja prompt template (variables `history` and `candidates`, lists
+    # of item texts), handed to LLM submissions with every request; its hash is logged.
+    prompt: str | None = None
+    trust: TrustSpec | None = None
     track: Literal["primary", "comparability"] = "primary"
     eval_users: EvalUsersSpec = EvalUsersSpec()
     metrics: list[str] = Field(min_length=1)
@@ -150,6 +174,15 @@ class TaskSpec(Strict):
             raise ValueError("a ctr task needs a 'ctr' section (label and feature fields), and only it")
         if self.main_score not in self.metrics:
             raise ValueError(f"main_score '{self.main_score}' is not one of metrics {self.metrics}")
+        if (self.family == "zeroshot") != (self.candidates.mode == "sampled"):
+            raise ValueError("candidates.mode 'sampled' is for (and required by) family 'zeroshot'")
+        if self.family == "zeroshot" and not self.prompt:
+            raise ValueError("a zeroshot task needs a 'prompt' (a Jinja template)")
+        if self.trust and self.trust.position_bias:
+            width = self.candidates.n_negatives + 1
+            bad = [p for p in self.trust.position_bias.positions if not 1 <= p <= width]
+            if bad:
+                raise ValueError(f"trust.position_bias.positions {bad} outside 1..{width} (the candidate set)")
         if not self.task.startswith(self.family + "/"):
             raise ValueError(f"task id '{self.task}' must start with its family '{self.family}/'")
         if self.dataset.path and self.dataset.synthetic:
@@ -159,6 +192,9 @@ class TaskSpec(Strict):
     @property
     def experiment_name(self) -> str:
         return f"{self.task}@v{self.version}"
+
+    def prompt_hash(self) -> str | None:
+        return hashlib.sha256(self.prompt.encode()).hexdigest() if self.prompt else None
 
     def digest(self) -> str:
         return hashlib.sha256(json.dumps(self.model_dump(), sort_keys=True).encode()).hexdigest()

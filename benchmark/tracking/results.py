@@ -1,5 +1,6 @@
 """Results tables: mean ± std over seeds, one row per submission, ranked by the main
-score. Only FINISHED runs count; a rerun's latest finished run stands for its seed."""
+score. Only FINISHED, complete runs count (not partial `--limit-users` runs); a rerun's
+latest finished run stands for its seed."""
 from __future__ import annotations
 
 import numpy as np
@@ -16,7 +17,8 @@ def finished_runs(store: ResultsStore, task: TaskSpec) -> pd.DataFrame:
     runs = store.runs(task.experiment_name)
     if runs.empty:
         return runs
-    runs = runs[runs["status"] == "FINISHED"].rename(columns={
+    complete = runs["tag.partial"].ne("true") if "tag.partial" in runs else True
+    runs = runs[(runs["status"] == "FINISHED") & complete].rename(columns={
         "tag.submission": "submission", "tag.submission_version": "version",
         "tag.paradigm": "paradigm", "tag.seed": "seed"})
     runs = runs.sort_values("start_time").drop_duplicates(IDENTITY + ["seed"], keep="last")
