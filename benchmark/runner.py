@@ -21,7 +21,7 @@ import pandas as pd
 import benchmark
 from benchmark.api import FitContext, Recommender, Submission, TrainData, find_submission
 from benchmark.data import PreparedData, prepare
-from benchmark.data.views import EvalSet, TaskViews, build_views, with_candidates
+from benchmark.data.views import EvalSet, TaskViews, build_views, rows_hash, with_candidates
 from benchmark.eval.candidates import candidate_hash
 from benchmark.executors import build_model
 from benchmark.paths import REPO_ROOT
@@ -130,7 +130,7 @@ def run_one(submission: Submission, task: TaskSpec, seed: int, prepared: Prepare
             "submission.json": card.model_dump(),
             "data_summary.json": prepared.summary,
         }
-        if views.test.candidates is not None:
+        if getattr(views.test, "candidates", None) is not None:
             artifacts["candidates.parquet"] = candidate_table(views.test)
         store.log_artifacts(result.run_id, artifacts)
         store.end(result.run_id)
@@ -190,7 +190,7 @@ def catalogue_only(train: TrainData) -> TrainData:
 
 def _trust_metrics(model, model_call, task: TaskSpec, views: TaskViews, seed: int, name: str,
                    stats_before: dict) -> dict[str, float]:
-    if task.trust is None or views.test.candidates is None:
+    if task.trust is None or getattr(views.test, "candidates", None) is None:
         return {}
     started = time.perf_counter()
     metrics = model_call.popularity_bias(views.train, task.trust.popularity_k)
@@ -226,6 +226,8 @@ def run_tags(submission: Submission, task: TaskSpec, seed: int, prepared: Prepar
         extra["prompt_hash"] = task.prompt_hash()
     if views is not None and getattr(views.test, "candidates", None) is not None:
         extra["candidate_set_hash"] = candidate_hash(views.test.users, views.test.candidates)
+    if views is not None and task.ctr is not None and task.ctr.test_sample is not None:
+        extra["test_rows_hash"] = rows_hash(views.test)
     return extra | {
         "task": task.task, "task_version": task.version, "family": task.family,
         "dataset": task.dataset.name, "submission": card.name, "submission_version": card.version,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from benchmark.runner import evaluate
 from benchmark.tasks.schema import TaskSpec
 from conftest import shipped, synthetic_task
@@ -194,3 +195,25 @@ def test_pop_predict_is_the_smoothed_positive_rate_and_random_is_uniform():
     draws = rand.predict(PredictRequest(pd.DataFrame({"user_id": np.zeros(2000, int),
                                                       "item_id": np.zeros(2000, int)}), [], catalog))
     assert draws.shape == (2000,) and 0.45 < draws.mean() < 0.55 and draws.min() >= 0 and draws.max() < 1
+
+
+def test_a_ctr_test_sample_is_fixed_hashed_and_among_known_users(tmp_path, tracking_uri):
+    from mlflow.tracking import MlflowClient
+
+    from benchmark.data import prepare
+    from benchmark.data.views import build_views
+
+    base = ctr_task(write_ctr_dataset(tmp_path / "ctr")).model_dump()
+    base["ctr"]["test_sample"] = {"rows": 40, "seed": 3, "min_train_rows": 1}
+    task = TaskSpec.model_validate(base | {"task": "ctr/generated-sample"})
+    views = build_views(task, prepare(task))
+    assert len(views.test) == 40
+    train_users = set(views.train.interactions["user_id"])
+    assert set(views.test.features["user_id"]) <= train_users
+    runs = evaluate([shipped("pop"), shipped("lr")], task, seeds=[0], tracking_uri=tracking_uri)
+    tags = [MlflowClient(tracking_uri).get_run(r).data.tags["test_rows_hash"] for r in runs.run_id]
+    assert len(set(tags)) == 1 and len(tags[0]) == 64
+    base["ctr"]["test_sample"]["rows"] = 10**6
+    with pytest.raises(ValueError, match="ctr.test_sample.rows = 1000000, but only"):
+        too_many = TaskSpec.model_validate(base | {"task": "ctr/generated-sample"})
+        build_views(too_many, prepare(too_many))

@@ -11,6 +11,7 @@ here, on the harness side.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,6 +78,8 @@ def build_views(task: TaskSpec, prepared: PreparedData) -> TaskViews:
     if task.family == "ctr":
         features = _feature_table(task, prepared)
         validation, test = (_labelled(seq, part == p, features) for p in (VALID, TEST))
+        if task.ctr.test_sample is not None:
+            test = _sample_rows(test, task.ctr.test_sample, train_rows["user_id"].to_numpy(), dataset.n_users)
         fields = task.ctr.user_features + task.ctr.item_features
         train = TrainData(train_rows.merge(features, on=["user_id", "item_id"], how="left"),
                           dataset.n_users, catalog, users=dataset.users.copy(), feature_fields=fields)
@@ -175,6 +178,24 @@ def _feature_table(task: TaskSpec, prepared: PreparedData) -> pd.DataFrame:
     users = tables["user"][["user_id", *spec.user_features]]
     items = tables["item"][["item_id", *spec.item_features]]
     return pairs.merge(users, on="user_id", how="left").merge(items, on="item_id", how="left")
+
+
+def _sample_rows(test: LabelledRows, spec, train_users: np.ndarray, n_users: int) -> LabelledRows:
+    """A seeded sample of test rows (kept in their order) among users with enough
+    training rows."""
+    train_rows_per_user = np.bincount(train_users, minlength=n_users)
+    eligible = np.flatnonzero(train_rows_per_user[test.features["user_id"].to_numpy()] >= spec.min_train_rows)
+    if spec.rows > len(eligible):
+        raise ValueError(f"ctr.test_sample.rows = {spec.rows}, but only {len(eligible)} test rows have "
+                         f"users with at least {spec.min_train_rows} training rows")
+    keep = np.sort(np.random.default_rng(spec.seed).choice(eligible, spec.rows, replace=False))
+    return LabelledRows(test.features.iloc[keep].reset_index(drop=True), test.labels[keep])
+
+
+def rows_hash(rows: LabelledRows) -> str:
+    """sha256 over the (user, item) pairs of CTR rows, in order."""
+    pairs = rows.features[["user_id", "item_id"]].to_numpy(dtype=np.int64)
+    return hashlib.sha256(np.ascontiguousarray(pairs).tobytes()).hexdigest()
 
 
 def _labelled(seq: pd.DataFrame, rows: np.ndarray, features: pd.DataFrame) -> LabelledRows:

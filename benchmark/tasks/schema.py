@@ -90,12 +90,24 @@ FAMILY_SPLITS = {"sequential": ("leave_one_out",), "topk": ("global_time", "rati
                  "zeroshot": ("leave_one_out",)}
 
 
+class RowSampleSpec(Strict):
+    """A fixed sample of the CTR test rows (so that costly models, LLMs above all, are
+    compared with every other model on identical rows): `rows` drawn without
+    replacement with `seed`, among rows whose user has at least `min_train_rows`
+    training rows (a history to prompt with)."""
+
+    rows: int = Field(ge=1)
+    seed: int = 0
+    min_train_rows: int = Field(default=0, ge=0)
+
+
 class CTRSpec(Strict):
     """Binary labels from ratings, and the feature fields a CTR model receives."""
 
     label_min_rating: float
     user_features: list[str] = Field(default_factory=list)
     item_features: list[str] = Field(default_factory=list)
+    test_sample: RowSampleSpec | None = None
 
 
 class CandidateSpec(Strict):
