@@ -109,11 +109,7 @@ def ndcg10(submission, seed: int = 0) -> float:
 
 def recbole_budgeted(budget: float):
     """The recbole-sasrec card with our architecture and a training time budget."""
-    submission = find_submission("recbole-sasrec")
-    card = submission.card
-    hyperparameters = card.hyperparameters | RECBOLE_SASREC | {"time_budget_seconds": budget}
-    submission.__dict__["card"] = card.model_copy(update={"hyperparameters": hyperparameters})
-    return submission
+    return find_submission("recbole-sasrec").variant(**RECBOLE_SASREC, time_budget_seconds=budget)
 
 
 def main() -> None:

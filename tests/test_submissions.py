@@ -111,3 +111,15 @@ def test_variants_in_a_package_folder_share_code(tmp_path, monkeypatch):
     submission = find_submission("family-small")
     assert submission.folder == (group / "small").resolve()
     assert submission.model_class().size == "shared"
+
+
+def test_a_variant_changes_hyperparameters_and_optionally_the_name():
+    from benchmark.api import find_submission
+
+    base = find_submission("sasrec")
+    budget = base.variant("e2", epochs=2)
+    assert budget.card.name == "sasrec-e2" and budget.card.hyperparameters["epochs"] == 2
+    assert budget.build().epochs == 2
+    same_name = base.variant(epochs=3)
+    assert same_name.card.name == "sasrec" and same_name.card.hyperparameters["epochs"] == 3
+    assert base.card.hyperparameters["epochs"] == 40  # the card itself is untouched

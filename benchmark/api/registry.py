@@ -56,6 +56,19 @@ class Submission:
     def build(self, **overrides: Any) -> Recommender:
         return self.model_class()(**(self.card.hyperparameters | overrides))
 
+    def variant(self, suffix: str | None = None, **hyperparameters: Any) -> "Submission":
+        """The same code with some hyperparameters changed. With a suffix it is its own
+        submission, `<name>-<suffix>` (e.g. a training budget of a study), so results
+        never mix it with the card's defaults; without one it keeps the name (the run
+        key still tells the runs apart)."""
+        card = self.card
+        update = {"hyperparameters": card.hyperparameters | hyperparameters}
+        if suffix:
+            update["name"] = f"{card.name}-{suffix}"
+        clone = Submission(self.folder)
+        clone.__dict__["card"] = card.model_copy(update=update)  # the cached_property's slot
+        return clone
+
 
 def _import_folder_as_package(folder: Path) -> ModuleType:
     """Import a submission folder as a uniquely named package, so that every
