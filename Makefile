@@ -7,8 +7,9 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 TASK   ?= sequential/ml-100k
 BASELINES ?= random pop sasrec
+PORT   ?= 8501
 
-.PHONY: all setup test-setup run results test perf clean
+.PHONY: all setup test-setup run results test perf clean leaderboard
 
 all: run
 
@@ -31,14 +32,21 @@ run: setup
 results: $(BIN)/llm4rec
 	$(BIN)/llm4rec results --task $(TASK)
 
-## test: the test suite (sets up what it needs first)
+## leaderboard: snapshot ./mlflow.db and serve the leaderboard on http://127.0.0.1:$(PORT)
+leaderboard: $(BIN)/llm4rec
+	$(BIN)/llm4rec leaderboard snapshot
+	$(BIN)/llm4rec leaderboard serve --port $(PORT)
+
+## test: the test suite (sets up what it needs first; the browser test needs Chromium)
 test: setup
+	command -v chromium || (apt-get update -qq && apt-get install -y -qq chromium)
 	$(BIN)/python -m pytest
 
 ## perf: the perf/ scripts (ratios against reference implementations)
 perf: setup
 	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[perf]"
 	$(BIN)/python perf/evaluator.py
+	$(BIN)/python perf/leaderboard.py
 
 clean:
 	rm -rf $(VENV) mlflow.db mlartifacts

@@ -1,0 +1,372 @@
+"""The leaderboard's tables, computed from a snapshot with pandas only (no Streamlit),
+so the app, the static export and perf/ share them.
+
+A leaderboard row is (task, submission, version, hyperparameters): mean ± std over its
+seeds' latest finished, complete runs. Runs of one submission version that differ in
+hyperparameters (a budget study) are separate rows, labelled by the `variant` column.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import numpy as np
+import pandas as pd
+
+from leaderboard.snapshot import Snapshot, metric_columns, ranked_runs
+from leaderboard.stats import compare_to_leader, per_user_column, per_user_matrix
+
+FAMILIES = ("sequential", "topk", "ctr", "zeroshot")
+REFERENCE_SUBMISSIONS = ("random", "pop")
+LOWER_IS_BETTER = {"LogLoss"}
+PARADIGMS = ("non-personalized", "id-from-scratch", "pretrain-finetune", "prompt-tuning",
+             "instruction-tuning", "zero-shot", "in-context")
+# Streamlit's Markdown badge colors (:blue-badge[...]), per paradigm.
+PARADIGM_BADGES = {"non-personalized": "gray", "id-from-scratch": "blue", "pretrain-finetune": "violet",
+                   "prompt-tuning": "orange", "instruction-tuning": "yellow", "zero-shot": "red", "in-context": "green"}
+PARADIGM_COLORS = {"non-personalized": "#9e9e9e", "id-from-scratch": "#1f77b4", "pretrain-finetune": "#9467bd",
+                   "prompt-tuning": "#ff7f0e", "instruction-tuning": "#bcbd22", "zero-shot": "#d62728",
+                   "in-context": "#2ca02c"}
+COSTS = {"cost.fit_seconds": "fit s", "cost.score_seconds": "inference s",
+         "cost.trainable_parameters": "trainable params", "cost.peak_rss_mb": "peak RSS MB",
+         "cost.tokens": "tokens", "cost.train_samples": "train samples"}
+SIZE_BUCKETS = ("< 1M", "1M–100M", "100M–1B", "≥ 1B", "unknown")
+SIGNIFICANCE_NOTE = ("vs leader: per-user paired t-test on the main score (per-user values averaged over seeds), "
+                     "Holm-corrected over the task's comparisons, α = 0.05")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$&\"'=^@])")
+# Inside a table cell or after a heading marker only these start Markdown, HTML, an
+# entity, a mailto autolink (name@1.0) or math.
+_MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]<>|~&@$])")
+
+
+def escape_markdown(text: object, inline: bool = False) -> str:
+    """Text that Markdown renders literally. By default every Markdown, HTML and
+    Streamlit directive character (`:red[...]`, `$math$`) is backslash-escaped (for
+    st.markdown); inline=True escapes only what matters inside a line that does not
+    start it (table cells, headings: the Markdown export stays readable)."""
+    return (_MARKDOWN_INLINE if inline else _MARKDOWN_SPECIAL).sub(r"\\\1", str(text))
+
+
+def higher_is_better(metric: str) -> bool:
+    """LogLoss (and costs) are better lower; every other metric higher."""
+    if metric.startswith("cost."):
+        return False
+    return metric.rsplit(".", 1)[-1].split("@")[0] not in LOWER_IS_BETTER
+
+
+def family_order(family: str) -> tuple[int, str]:
+    return (FAMILIES.index(family) if family in FAMILIES else len(FAMILIES), family)
+
+
+def size_bucket(parameters: float) -> str:
+    if parameters is None or not np.isfinite(parameters):
+        return "unknown"
+    for limit, label in ((1e6, "< 1M"), (1e8, "1M–100M"), (1e9, "100M–1B")):
+        if parameters < limit:
+            return label
+    return "≥ 1B"
+
+
+def mean_std(mean: float, std: float, digits: int = 4) -> str:
+    if mean is None or not np.isfinite(mean):
+        return "—"
+    return f"{mean:.{digits}f} ± {(std if np.isfinite(std) else 0.0):.{digits}f}"
+
+
+def human(value: float, digits: int = 3) -> str:
+    """1234567 -> 1.23M: costs span orders of magnitude."""
+    if value is None or not np.isfinite(value):
+        return "—"
+    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= limit:
+            return f"{value / limit:.{digits}g}{suffix}"
+    return f"{value:.{digits}g}"
+
+
+# ---------------------------------------------------------------- tasks
+
+
+def task_list(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per experiment (task id and version): family, dataset, main score and
+    how many runs are in each state."""
+    if runs.empty:
+        return pd.DataFrame(columns=["experiment", "task", "task_version", "family", "dataset", "main_score"])
+    rows = []
+    for experiment, group in runs.groupby("experiment", sort=False):
+        main = group["main_score"].dropna()
+        metrics = [m for m in metric_columns(group) if group[f"metric:{m}"].notna().any()]
+        counts = group["state"].value_counts()
+        rows.append({
+            "experiment": experiment, "task": group["task"].iloc[0], "task_version": group["task_version"].iloc[0],
+            "family": group["family"].iloc[0], "dataset": group["dataset"].dropna().iloc[0]
+            if group["dataset"].notna().any() else "?",
+            "main_score": main.mode().iloc[0] if len(main) else (metrics[0] if metrics else None),
+            **{f"n_{state}": int(counts.get(state, 0)) for state in ("finished", "partial", "failed", "running", "killed")},
+        })
+    tasks = pd.DataFrame(rows)
+    order = tasks["family"].map(family_order)
+    return tasks.assign(_order=order).sort_values(["_order", "experiment"]).drop(columns="_order").reset_index(drop=True)
+
+
+def task_info(runs: pd.DataFrame, experiment: str) -> dict:
+    tasks = task_list(runs[runs["experiment"] == experiment])
+    return tasks.iloc[0].to_dict() if len(tasks) else {}
+
+
+# ---------------------------------------------------------------- one task's leaderboard
+
+
+def _variants(table: pd.DataFrame) -> pd.Series:
+    """For submission versions with several hyperparameter sets in one task, the
+    hyperparameters that differ ("train_samples=1000"); empty otherwise."""
+    labels = pd.Series("", index=table.index, dtype=object)
+    shared = table[table.duplicated(["submission", "version"], keep=False)]
+    for _, group in shared.groupby(["submission", "version"], sort=False):
+        configs = [json.loads(c) for c in group["config"]]
+        keys = sorted({k for c in configs for k in c if len({str(o.get(k)) for o in configs}) > 1})
+        for index, config in zip(group.index, configs):
+            labels[index] = ", ".join(f"{k}={config.get(k, '—')}" for k in keys)
+    return labels
+
+
+def _model_size(table: pd.DataFrame) -> pd.Series:
+    """cost.total_parameters when logged, else cost.trainable_parameters."""
+    total = table.get("cost.total_parameters", pd.Series(np.nan, index=table.index))
+    trainable = table.get("cost.trainable_parameters", pd.Series(np.nan, index=table.index))
+    return total.fillna(trainable)
+
+
+def leaderboard(ranked: pd.DataFrame, per_user: pd.DataFrame, experiment: str, main_score: str | None = None,
+                alpha: float = 0.05) -> pd.DataFrame:
+    """One task's ranked table: one row per (submission, version, config) with `score`
+    (main score mean), `score_std`, `seeds`, `rank`, every metric's mean and `<m> std`,
+    `delta` to the leader, the paired test against the leader (`p_value`, `p_holm`,
+    `significant`, `verdict`), `model_size` and the `run_ids` behind the row."""
+    runs = ranked[ranked["experiment"] == experiment]
+    if runs.empty:
+        return pd.DataFrame()
+    metrics = [m for m in metric_columns(runs) if runs[f"metric:{m}"].notna().any()]
+    main = main_score or (runs["main_score"].dropna().mode().iloc[0] if runs["main_score"].notna().any() else metrics[0])
+    keys = ["submission", "version", "config"]
+    grouped = runs.groupby(keys, sort=False, dropna=False)
+    values = grouped[[f"metric:{m}" for m in metrics]]
+    table = values.mean().rename(columns=lambda c: c[len("metric:"):])
+    spread = values.std(ddof=1).fillna(0.0).rename(columns=lambda c: f"{c[len('metric:'):]} std")
+    table = table.join(spread).reset_index()
+    first = grouped[["paradigm", "task", "task_version", "family", "dataset"]].last().reset_index(drop=True)
+    table[first.columns] = first.to_numpy()
+    table["seeds"] = grouped.size().to_numpy()
+    table["run_ids"] = grouped["run_id"].agg(list).to_numpy()
+    table["experiment"], table["main_score"] = experiment, main
+    table["variant"] = _variants(table)
+    table["reference"] = table["submission"].isin(REFERENCE_SUBMISSIONS)
+    table["model_size"] = _model_size(table)
+    if main not in table:
+        table[main], table[f"{main} std"] = np.nan, np.nan
+    table["score"], table["score_std"] = table[main], table[f"{main} std"]
+    ascending = not higher_is_better(main)
+    table = table.sort_values("score", ascending=ascending, na_position="last", kind="stable").reset_index(drop=True)
+    table["rank"] = table["score"].rank(ascending=ascending, method="min").astype("Int64")
+    table["delta"] = table["score"] - table["score"].iloc[0]
+    return _with_significance(table, per_user, main, alpha)
+
+
+def _with_significance(table: pd.DataFrame, per_user: pd.DataFrame, main: str, alpha: float) -> pd.DataFrame:
+    table["p_value"], table["p_holm"], table["significant"] = np.nan, np.nan, pd.NA
+    table["verdict"] = "—"
+    table.loc[0, "verdict"] = "leader"
+    column = per_user_column(main, per_user.columns)
+    if column is None or len(table) < 2:
+        return table
+    tests = compare_to_leader(per_user_matrix(per_user, table["run_ids"].to_dict(), column), 0, alpha)
+    if tests.empty:
+        return table
+    tests = tests.set_index("key")
+    table.loc[tests.index, "p_value"] = tests["p_value"]
+    table.loc[tests.index, "p_holm"] = tests["p_holm"]
+    tested = tests.index[np.isfinite(tests["p_holm"].to_numpy(dtype=float))]
+    significant = tests.loc[tested, "significant"].astype(bool)
+    table["significant"] = table["significant"].astype(object)
+    table.loc[tested, "significant"] = significant.to_numpy()
+    table.loc[tested, "verdict"] = [f"worse (p={p:.2g})" if s else f"not significant (p={p:.2g})"
+                                    for p, s in zip(tests.loc[tested, "p_holm"], significant)]
+    return table
+
+
+def all_leaderboards(snapshot: Snapshot) -> dict[str, pd.DataFrame]:
+    """Every task's leaderboard, keyed by experiment, in family order."""
+    ranked = ranked_runs(snapshot.runs)
+    boards = {}
+    for task in task_list(snapshot.runs).itertuples():
+        board = leaderboard(ranked, snapshot.per_user, task.experiment, task.main_score)
+        if len(board):
+            boards[task.experiment] = board
+    return boards
+
+
+# ---------------------------------------------------------------- display tables
+
+
+def row_label(row) -> str:
+    """submission@version, with the variant when there is one."""
+    label = f"{row['submission']}@{row['version']}"
+    return f"{label} [{row['variant']}]" if row.get("variant") else label
+
+
+def overview_table(board: pd.DataFrame) -> pd.DataFrame:
+    """The Overview's columns for one task's leaderboard."""
+    main = board["main_score"].iloc[0]
+    costs = pd.DataFrame({label: board[name] if name in board else np.nan
+                          for name, label in COSTS.items() if name in ("cost.fit_seconds", "cost.score_seconds",
+                                                                       "cost.trainable_parameters")})
+    return pd.DataFrame({
+        "task": board["experiment"] + " · " + main,
+        "rank": board["rank"],
+        "submission": board["submission"] + np.where(board["reference"], " (reference)", ""),
+        "version": board["version"] + np.where(board["variant"] != "", " [" + board["variant"] + "]", ""),
+        "paradigm": board["paradigm"],
+        "score (mean ± std)": [mean_std(m, s) for m, s in zip(board["score"], board["score_std"])],
+        "seeds": board["seeds"],
+        "Δ leader": board["delta"].round(4),
+        "vs leader": board["verdict"],
+    }).join(costs)
+
+
+def overview_tables(snapshot: Snapshot, boards: dict[str, pd.DataFrame] | None = None) -> dict[str, pd.DataFrame]:
+    """One table per task family (rows grouped by task, ranked within it)."""
+    boards = all_leaderboards(snapshot) if boards is None else boards
+    families: dict[str, list[pd.DataFrame]] = {}
+    for board in boards.values():
+        families.setdefault(board["family"].iloc[0], []).append(overview_table(board))
+    return {family: pd.concat(families[family], ignore_index=True)
+            for family in sorted(families, key=family_order)}
+
+
+def leaders(boards: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per task: the leader, its score, and the runner-up's gap."""
+    rows = []
+    for experiment, board in boards.items():
+        top = board.iloc[0]
+        rows.append({"experiment": experiment, "family": top["family"], "main_score": top["main_score"],
+                     "leader": row_label(top), "submission": top["submission"], "paradigm": top["paradigm"],
+                     "score": top["score"], "score_std": top["score_std"], "seeds": top["seeds"],
+                     "gap": float(top["score"] - board["score"].iloc[1]) if len(board) > 1 else math.nan,
+                     "runner_up_verdict": board["verdict"].iloc[1] if len(board) > 1 else ""})
+    return pd.DataFrame(rows)
+
+
+def task_table(board: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """The Task page's sortable table: numeric mean and std per metric, costs."""
+    columns = {"rank": board["rank"], "submission": board["submission"], "version": board["version"],
+               "variant": board["variant"], "paradigm": board["paradigm"], "seeds": board["seeds"]}
+    for metric in metrics:
+        columns[metric] = board[metric]
+        columns[f"{metric} std"] = board[f"{metric} std"]
+    columns["vs leader"] = board["verdict"]
+    columns["p (Holm)"] = board["p_holm"]
+    for name, label in COSTS.items():
+        if name in board:
+            columns[label] = board[name]
+    columns["model size"] = board["model_size"]
+    return pd.DataFrame(columns)
+
+
+def task_metrics(board: pd.DataFrame) -> list[str]:
+    """The task's quality metrics, main score first. Namespaced metrics (cost.*,
+    trust.*, training curves such as train.loss or valid.main_score) are left out."""
+    main = board["main_score"].iloc[0]
+    names = sorted(c for c in board.columns if f"{c} std" in board and "." not in c and c != main)
+    return [main] + names
+
+
+def filter_board(board: pd.DataFrame, paradigms=None, sizes=None) -> pd.DataFrame:
+    keep = pd.Series(True, index=board.index)
+    if paradigms:
+        keep &= board["paradigm"].isin(paradigms)
+    if sizes:
+        keep &= board["model_size"].map(size_bucket).isin(sizes)
+    return board[keep]
+
+
+# ---------------------------------------------------------------- status, trust, paradigms
+
+
+def status_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Runs that are not ranked: failed, running, killed and partial ones, newest first."""
+    shown = runs[runs["state"] != "finished"].sort_values("start_time", ascending=False)
+    return pd.DataFrame({
+        "task": shown["experiment"], "submission": shown["submission"], "version": shown["version"],
+        "seed": shown["seed"].astype("Int64"), "state": shown["state"],
+        "started": pd.to_datetime(shown["start_time"], unit="ms", utc=True),
+        "reason": shown["failure_reason"].fillna(""), "run_id": shown["run_id"],
+    }).reset_index(drop=True)
+
+
+def state_counts(runs: pd.DataFrame) -> pd.DataFrame:
+    """Runs per task and state."""
+    if runs.empty:
+        return pd.DataFrame()
+    return runs.pivot_table(index="experiment", columns="state", values="run_id", aggfunc="count", fill_value=0)
+
+
+def trust_metrics(board: pd.DataFrame) -> list[str]:
+    return sorted(c for c in board.columns if c.startswith("trust.") and not c.endswith(" std"))
+
+
+def popularity_metrics(board: pd.DataFrame) -> list[str]:
+    """Popularity-bias metrics a task logged: ARP@K, ItemCoverage@K (and trust.ARP@K)."""
+    return sorted(c for c in board.columns if not c.endswith(" std")
+                  and c.rsplit(".", 1)[-1].split("@")[0] in ("ARP", "ItemCoverage", "APLT", "Gini"))
+
+
+def position_curve(board: pd.DataFrame) -> pd.DataFrame:
+    """Long table of trust.pos_<p>.<metric>: submission, position, metric, value, std."""
+    rows = []
+    for column in trust_metrics(board):
+        head, _, metric = column[len("trust."):].partition(".")
+        if not head.startswith("pos_") or not metric:
+            continue
+        position = pd.to_numeric(head[len("pos_"):], errors="coerce")
+        for _, row in board.iterrows():
+            rows.append({"submission": row_label(row), "position": position, "metric": metric,
+                         "value": row[column], "std": row[f"{column} std"]})
+    return pd.DataFrame(rows, columns=["submission", "position", "metric", "value", "std"]).dropna(
+        subset=["position", "value"])
+
+
+def paradigm_summary(boards: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Best score per (task, paradigm), with the submission holding it."""
+    rows = []
+    for experiment, board in boards.items():
+        for paradigm, group in board.groupby("paradigm", sort=False):
+            best = group.iloc[0]  # boards are sorted best first
+            rows.append({"task": experiment, "main_score": best["main_score"], "paradigm": paradigm,
+                         "best": row_label(best), "score": best["score"], "score_std": best["score_std"],
+                         "submissions": len(group)})
+    return pd.DataFrame(rows)
+
+
+def budget_runs(ranked: pd.DataFrame, boards: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Score against training budget: runs with `hp.train_samples` (or the metric
+    cost.train_samples), mean ± std of the main score per (task, submission, budget)."""
+    budget = pd.Series(np.nan, index=ranked.index)
+    if "param:hp.train_samples" in ranked:
+        budget = pd.to_numeric(ranked["param:hp.train_samples"], errors="coerce")
+    if "metric:cost.train_samples" in ranked:
+        budget = budget.fillna(ranked["metric:cost.train_samples"])
+    runs = ranked.assign(budget=budget).dropna(subset=["budget"])
+    rows = []
+    for (experiment, submission, version, paradigm, value), group in runs.groupby(
+            ["experiment", "submission", "version", "paradigm", "budget"], sort=True):
+        if experiment not in boards:
+            continue
+        main = boards[experiment]["main_score"].iloc[0]
+        scores = group.get(f"metric:{main}", pd.Series(dtype=float)).dropna()
+        if not len(scores):
+            continue
+        rows.append({"task": experiment, "main_score": main, "submission": f"{submission}@{version}",
+                     "paradigm": paradigm, "train_samples": value, "score": scores.mean(),
+                     "score_std": scores.std(ddof=1) if len(scores) > 1 else 0.0, "seeds": len(scores)})
+    return pd.DataFrame(rows, columns=["task", "main_score", "submission", "paradigm", "train_samples",
+                                       "score", "score_std", "seeds"])

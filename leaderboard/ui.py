@@ -1,0 +1,139 @@
+"""Streamlit helpers for the pages: the cached snapshot and tables, escaping, filters.
+
+The snapshot and everything computed from it are cached per (folder, build stamp):
+widgets rerun the page script, never MLflow. cache_resource hands out the same
+objects without a pickle round trip per rerun (the snapshot of 10,000 runs is large),
+so pages must not modify what they get (copy first).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+import pandas as pd
+import streamlit as st
+
+from leaderboard import tables
+from leaderboard.snapshot import Snapshot, default_snapshot_dir, load_snapshot, snapshot_exists, snapshot_stamp
+
+def esc(text: object) -> str:
+    """Text for st.markdown that renders literally: every Markdown, HTML and Streamlit
+    directive character (`:red[...]`, `$math$`) backslash-escaped, newlines kept as
+    line breaks. Submitter text goes through here or through st.text/st.code."""
+    return tables.escape_markdown(text).replace("\n", "  \n")
+
+
+def redact(uri: str) -> str:
+    """A tracking URI without its password (a team's server URI may carry one)."""
+    parsed = urlparse(uri)
+    if parsed.password:
+        netloc = f"{parsed.username}:***@{parsed.hostname}" + (f":{parsed.port}" if parsed.port else "")
+        return urlunparse(parsed._replace(netloc=netloc))
+    return uri
+
+
+@st.cache_resource(show_spinner="Reading the leaderboard snapshot…", max_entries=4)
+def _snapshot(folder: str, stamp: int) -> Snapshot:
+    return load_snapshot(folder)
+
+
+@st.cache_resource(show_spinner="Ranking…", max_entries=4)
+def _boards(folder: str, stamp: int) -> dict[str, pd.DataFrame]:
+    return tables.all_leaderboards(_snapshot(folder, stamp))
+
+
+@st.cache_resource(max_entries=4)
+def _overview(folder: str, stamp: int) -> dict[str, pd.DataFrame]:
+    return tables.overview_tables(_snapshot(folder, stamp), _boards(folder, stamp))
+
+
+def _key() -> tuple[str, int]:
+    folder = default_snapshot_dir().resolve()
+    if not snapshot_exists(folder):
+        st.error(f"No leaderboard snapshot in {folder}.")
+        st.code("llm4rec leaderboard snapshot --out " + str(folder), language="bash")
+        st.stop()
+    return str(folder), snapshot_stamp(folder)
+
+
+def snapshot() -> Snapshot:
+    return _snapshot(*_key())
+
+
+def boards() -> dict[str, pd.DataFrame]:
+    return _boards(*_key())
+
+
+def overview() -> dict[str, pd.DataFrame]:
+    return _overview(*_key())
+
+
+def sidebar_info() -> None:
+    """Where the numbers come from, on every page."""
+    if not snapshot_exists(default_snapshot_dir()):
+        return
+    meta = snapshot().meta
+    st.sidebar.caption(f"Snapshot of {meta.get('n_runs', 0):,} runs built {meta.get('built_at', '?')}")
+    st.sidebar.caption("Store: " + esc(redact(str(meta.get("tracking_uri", "?")))))
+
+
+def no_runs_yet() -> None:
+    st.info("No finished, complete runs yet. Run an evaluation (`llm4rec run --task … --submission …`), "
+            "then rebuild the snapshot (`llm4rec leaderboard snapshot`).")
+
+
+def pick_task(label: str = "Task", key: str = "task", experiments: list[str] | None = None) -> str | None:
+    """A task selector (the query parameter `task` preselects)."""
+    options = experiments if experiments is not None else list(boards())
+    if not options:
+        return None
+    wanted = st.query_params.get("task")
+    index = options.index(wanted) if wanted in options else 0
+    return st.selectbox(label, options, index=index, key=key)
+
+
+def number_columns(frame: pd.DataFrame, digits: int = 4) -> dict:
+    """Column config: fixed digits for float columns, thousands for large ones."""
+    config = {}
+    for column in frame.columns:
+        if pd.api.types.is_float_dtype(frame[column]):
+            big = frame[column].abs().max() >= 1e4 if frame[column].notna().any() else False
+            config[column] = st.column_config.NumberColumn(column, format="compact" if big else f"%.{digits}f")
+    return config
+
+
+def mean_std_frame(board: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """submission, paradigm, seeds, then "mean ± std" text per metric."""
+    frame = pd.DataFrame({"submission": [tables.row_label(r) for _, r in board.iterrows()],
+                          "paradigm": board["paradigm"], "seeds": board["seeds"]})
+    for metric in metrics:
+        frame[metric] = [tables.mean_std(m, s) for m, s in zip(board[metric], board[f"{metric} std"])]
+    return frame
+
+
+def badge(paradigm: str) -> str:
+    """A colored Markdown badge (the paradigm comes from the store: escaped)."""
+    return f":{tables.PARADIGM_BADGES.get(paradigm, 'gray')}-badge[{esc(paradigm)}]"
+
+
+def styled(frame: pd.DataFrame):
+    """Paradigm cells tinted with the paradigm's color, reference rows greyed: the
+    pandas Styler is what st.dataframe renders colors from."""
+    def paradigm(value: object) -> str:
+        color = tables.PARADIGM_COLORS.get(str(value))
+        return f"background-color: {color}22; color: #1f2328" if color else ""
+
+    def reference(row: pd.Series) -> list[str]:
+        grey = "color: #6e7781" if "(reference)" in str(row.get("submission", "")) else ""
+        return [grey] * len(row)
+
+    style = frame.style.apply(reference, axis=1)
+    if "paradigm" in frame:
+        style = style.map(paradigm, subset=["paradigm"])
+    return style
+
+
+def repo_doc(name: str) -> str | None:
+    """A file from the repository's docs/ (the Submit page shows the adapter guide)."""
+    path = Path(__file__).resolve().parents[1] / "docs" / name
+    return path.read_text() if path.is_file() else None

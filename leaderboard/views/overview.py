@@ -1,0 +1,43 @@
+"""Overview: per task family, who leads, by how much, how certain, with which paradigm
+and at what cost."""
+import streamlit as st
+
+from leaderboard import tables, ui
+
+st.title("llm4rec-bench leaderboard")
+st.caption("Recommenders and LLMs on standard tasks: mean ± std over seeds, significance against "
+           "each task's leader, paradigm and cost. Only finished, complete runs are ranked.")
+
+snapshot, boards = ui.snapshot(), ui.boards()
+runs = snapshot.runs
+submissions = runs.loc[runs["state"] == "finished", "submission"].nunique()
+left, middle, right, last = st.columns(4)
+left.metric("tasks", len(boards))
+middle.metric("submissions", submissions)
+right.metric("ranked runs", int(snapshot.meta.get("n_ranked_runs", 0)))
+not_ranked = int((runs["state"] != "finished").sum())
+last.metric("runs not ranked", not_ranked, help="failed, running, killed and partial (--limit-users) runs")
+
+if not boards:
+    ui.no_runs_yet()
+    st.stop()
+
+st.subheader("Leaders")
+lines = []
+for leader in tables.leaders(boards).itertuples():
+    runner_up = f"; runner-up {ui.esc(leader.runner_up_verdict)}" if leader.runner_up_verdict else ""
+    lines.append(f"- **{ui.esc(leader.experiment)}** ({ui.esc(leader.main_score)}): "
+                 f"**{ui.esc(leader.leader)}** {ui.badge(leader.paradigm)} — "
+                 f"{ui.esc(tables.mean_std(leader.score, leader.score_std))} over {leader.seeds} seed(s){runner_up}")
+st.markdown("\n".join(lines))
+
+for family, table in ui.overview().items():
+    st.subheader(f"{family}")
+    st.dataframe(ui.styled(table), hide_index=True, width="stretch", column_config=ui.number_columns(table) | {
+        "rank": st.column_config.NumberColumn("rank", width="small"),
+        "trainable params": st.column_config.NumberColumn("trainable params", format="compact"),
+    })
+st.caption(tables.SIGNIFICANCE_NOTE + ". Rows marked (reference) are the non-personalized baselines "
+           "random and pop, drawn as dashed lines in the charts.")
+if not_ranked:
+    st.info(f"{not_ranked} run(s) are not ranked (failed, running or partial): see Run status.")

@@ -1,0 +1,54 @@
+"""Task: every metric of one task, with filters, sortable columns, a chart and CSV."""
+import json
+
+import streamlit as st
+
+from leaderboard import charts, tables, ui
+
+st.title("Task")
+snapshot, boards = ui.snapshot(), ui.boards()
+if not boards:
+    ui.no_runs_yet()
+    st.stop()
+
+tasks = tables.task_list(snapshot.runs)
+tasks = tasks[tasks["experiment"].isin(boards)]
+with st.sidebar:
+    st.header("Filters")
+    families = st.multiselect("family", sorted(tasks["family"].unique(), key=tables.family_order), key="family")
+    datasets = st.multiselect("dataset", sorted(tasks["dataset"].astype(str).unique()), key="dataset")
+    paradigms = st.multiselect("paradigm", list(dict.fromkeys([*tables.PARADIGMS, *sorted(
+        {p for b in boards.values() for p in b["paradigm"]})])), key="paradigm")
+    sizes = st.multiselect("model size (parameters)", list(tables.SIZE_BUCKETS), key="size")
+
+shown = tasks[(tasks["family"].isin(families) | (not families))
+              & (tasks["dataset"].astype(str).isin(datasets) | (not datasets))]
+experiment = ui.pick_task(experiments=list(shown["experiment"]))
+if experiment is None:
+    st.info("No task matches the family and dataset filters.")
+    st.stop()
+
+board = boards[experiment]
+info = shown.set_index("experiment").loc[experiment]
+spec = snapshot.tasks.set_index("experiment")["spec"].get(experiment)
+st.subheader(experiment)
+st.caption(f"family {ui.esc(info['family'])} · dataset {ui.esc(info['dataset'])} · main score "
+           f"{ui.esc(info['main_score'])} ({'higher' if tables.higher_is_better(info['main_score']) else 'lower'} is better)")
+if spec:
+    description = json.loads(spec).get("description")
+    if description:
+        st.text(description.strip())
+
+filtered = tables.filter_board(board, paradigms, sizes)
+if filtered.empty:
+    st.info("No submission matches the paradigm and model size filters.")
+    st.stop()
+metrics = tables.task_metrics(board)
+table = tables.task_table(filtered, metrics)
+st.dataframe(ui.styled(table), hide_index=True, width="stretch", column_config=ui.number_columns(table))
+st.caption(tables.SIGNIFICANCE_NOTE + ". Click a column header to sort.")
+st.download_button("Download CSV", table.to_csv(index=False).encode(), file_name=experiment.replace("/", "_") + ".csv",
+                   mime="text/csv")
+
+metric = st.selectbox("chart metric", metrics, key="chart_metric")
+st.plotly_chart(charts.score_bars(filtered, metric, title=f"{experiment} — {metric}"), width="stretch")
