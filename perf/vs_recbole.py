@@ -12,7 +12,9 @@
 (c) Quality: test NDCG@10 (seed 0) of our `sasrec` after its default training against
     RecBole's SASRec (the `recbole-sasrec` card with that architecture) trained for up to
     `--budget` seconds (default 600: ten minutes of CPU) with RecBole's early stopping,
-    both evaluated by the harness on the same split.
+    both evaluated by the harness on the same split. The budget counts the worker's CPU
+    seconds divided by its torch threads (wall seconds on an idle machine), so other
+    jobs on the machine do not shrink it.
 
 RecBole runs in its own environment (the recbole-sasrec card's requirements, built and
 cached by the harness). Run from the repository root:

@@ -88,7 +88,9 @@ CTR_CONFIG = {
 }
 # Options of the bridge itself (not RecBole config keys), read from the hyperparameters:
 # torch_threads (torch.set_num_threads in the worker) and time_budget_seconds (no
-# epoch starts that would, at the last epoch's pace, end after the budget).
+# epoch starts that would, at the last epoch's pace, end after the budget; counted in
+# the worker's CPU seconds divided by its torch threads, i.e. wall seconds on an
+# otherwise idle machine, so a busy machine does not shrink the budget).
 BRIDGE_OPTIONS = ("torch_threads", "time_budget_seconds")
 
 
@@ -382,10 +384,15 @@ class RecBoleModel(Recommender):
         next(bar, None)
         train_epoch = trainer._train_epoch
         budget = self.options.get("time_budget_seconds")
-        started, last_start = time.perf_counter(), [None]
+        threads = max(self.rt.torch.get_num_threads(), 1)
+
+        def clock() -> float:
+            return time.process_time() / threads
+
+        started, last_start = clock(), [None]
 
         def train_epoch_with_progress(train_data, epoch_idx, *args, **kwargs):
-            now = time.perf_counter()
+            now = clock()
             # An epoch's pace includes the previous epoch's validation.
             pace = now - last_start[0] if last_start[0] is not None else 0.0
             if budget is not None and now - started + pace > float(budget):
