@@ -20,7 +20,7 @@ from leaderboard import ui  # noqa: E402
 st.set_page_config(page_title="llm4rec-bench leaderboard", page_icon=":material/leaderboard:", layout="wide")
 VIEWS = Path(__file__).resolve().parent / "views"
 pages = [
-    st.Page(VIEWS / "overview.py", title="Overview", icon="🏆", default=True),
+    st.Page(VIEWS / "overview.py", title="Overview", icon=":material/leaderboard:", default=True),
     st.Page(VIEWS / "task.py", title="Task", icon=":material/bar_chart:", url_path="task"),
     st.Page(VIEWS / "paradigms.py", title="Paradigms", icon=":material/explore:", url_path="paradigms"),
     st.Page(VIEWS / "trust.py", title="Trust", icon=":material/policy:", url_path="trust"),

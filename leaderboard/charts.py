@@ -99,9 +99,9 @@ def score_vs_cost(board: pd.DataFrame, cost: str, cost_label: str) -> go.Figure:
 
 
 def score_vs_budget(budget: pd.DataFrame) -> go.Figure:
-    """Main score against the number of training samples, one line per submission."""
+    """Main score against the number of training samples, one line per model."""
     fig = go.Figure()
-    for submission, group in budget.groupby("submission", sort=False):
+    for submission, group in budget.groupby("line", sort=False):
         group = group.sort_values("train_samples")
         fig.add_scatter(x=group["train_samples"], y=group["score"], mode="lines+markers", name=_text(submission),
                         line=dict(color=_color(group["paradigm"].iloc[0])),

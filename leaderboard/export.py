@@ -121,7 +121,7 @@ tr.reference td{color:#59636e;font-style:italic;background:#fbfbfb}
 tr.leader td{font-weight:600}
 .badge{display:inline-block;padding:.05rem .5rem;border-radius:1rem;color:#fff;font-size:.8rem}
 .sig{color:#1a7f37}.ns{color:#9a6700}
-nav a{margin-right:1rem}
+nav a{margin-right:1rem}.scroll{overflow-x:auto}
 """
 
 SORT_JS = """
@@ -180,7 +180,8 @@ def html_table(board: pd.DataFrame) -> str:
             css = ' class="num"' if key is not None and column != "vs leader" else ""
             cells.append(f'<td{css} data-sort="{sort}">{text}</td>')
         rows.append(f'<tr class="{classes}">' + "".join(cells) + "</tr>")
-    return (f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>' + "".join(rows) + "</tbody></table>")
+    return (f'<div class="scroll"><table class="sortable"><thead><tr>{head}</tr></thead><tbody>' + "".join(rows)
+            + "</tbody></table></div>")
 
 
 def _chart(board: pd.DataFrame) -> str:

@@ -31,7 +31,6 @@ import pandas as pd
 SNAPSHOT_ENV = "LLM4REC_LEADERBOARD_SNAPSHOT"
 DEFAULT_SNAPSHOT = "leaderboard-snapshot"
 PER_USER_ARTIFACT = "per_user_metrics.parquet"
-FILES = ("runs.parquet", "per_user.parquet", "cards.parquet", "tasks.parquet", "meta.json")
 
 # Tags that become plain columns (the run's identity); the rest stay as `tag:<name>`.
 IDENTITY_TAGS = {
@@ -61,7 +60,7 @@ def snapshot_exists(folder: str | Path) -> bool:
     return (Path(folder) / "meta.json").is_file()
 
 
-def snapshot_stamp(folder: str | Path) -> float:
+def snapshot_stamp(folder: str | Path) -> int:
     """Changes whenever the snapshot is rebuilt (meta.json is written last)."""
     return (Path(folder) / "meta.json").stat().st_mtime_ns
 
@@ -150,7 +149,11 @@ def normalize_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """Fill identity columns (falling back on the experiment name), derive `state`
     (finished, partial, failed, running, killed) and `config`."""
     if runs.empty:
-        runs = pd.DataFrame(columns=["run_id", "experiment", "status", "start_time", "end_time"])
+        columns = ["run_id", "experiment", "status", "start_time", "end_time", "task", "task_version", "family",
+                   "dataset", "submission", "version", "paradigm", "seed", "main_score", "failure_reason",
+                   "run_name", "artifact_uri", "partial", "state", "config"]
+        return pd.DataFrame({c: pd.Series(dtype="float64" if c in ("seed", "start_time", "end_time") else
+                                          bool if c == "partial" else object) for c in columns})
     for column in ("task", "task_version", "family", "dataset", "submission", "version", "paradigm",
                    "seed", "main_score", "failure_reason", "run_name", "artifact_uri"):
         if column not in runs:
@@ -205,13 +208,16 @@ def _fetch_artifact(artifact_uri: str, name: str, tracking_uri: str | None) -> P
         return None
 
 
-def _read_per_user(run_id: str, artifact_uri: str, tracking_uri: str | None) -> pd.DataFrame | None:
+def _read_per_user(run_id: str, artifact_uri: str, tracking_uri: str | None):
+    """One run's per-user table (Arrow), with its run id in front."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     path = _fetch_artifact(artifact_uri, PER_USER_ARTIFACT, tracking_uri)
     if path is None:
         return None
-    frame = pd.read_parquet(path)
-    frame.insert(0, "run_id", run_id)
-    return frame
+    table = pq.ParquetFile(path).read()  # ~10x less overhead per small file than pandas.read_parquet
+    return table.add_column(0, "run_id", pa.array([run_id] * table.num_rows, pa.string()))
 
 
 def _read_json(artifact_uri: str, name: str, tracking_uri: str | None) -> str | None:
@@ -220,7 +226,8 @@ def _read_json(artifact_uri: str, name: str, tracking_uri: str | None) -> str | 
 
 
 def _parallel(function, items: Iterable[tuple], workers: int = 8) -> list:
-    """File reads release the GIL: a thread pool overlaps them (and remote downloads)."""
+    """Downloads from a server overlap in a thread pool; local reads are cheaper serially
+    (Python-bound, the GIL)."""
     items = list(items)
     if len(items) < 16:
         return [function(*item) for item in items]
@@ -228,14 +235,23 @@ def _parallel(function, items: Iterable[tuple], workers: int = 8) -> list:
         return list(pool.map(lambda item: function(*item), items))
 
 
+def _all_local(artifact_uris) -> bool:
+    return all(local_artifact_path(uri, "") is not None for uri in artifact_uris)
+
+
 def read_per_user(ranked: pd.DataFrame, tracking_uri: str | None) -> pd.DataFrame:
-    frames = _parallel(_read_per_user, ((r, a, tracking_uri) for r, a in zip(ranked["run_id"], ranked["artifact_uri"])))
-    frames = [f for f in frames if f is not None and len(f)]
-    if not frames:
-        return pd.DataFrame({"run_id": pd.Series(dtype="string"), "user": pd.Series(dtype="int64")})
-    per_user = pd.concat(frames, ignore_index=True)
-    per_user["run_id"] = per_user["run_id"].astype("category")  # a few ids repeated per user
-    return per_user
+    """The per-user metrics of the given runs, one table (run_id categorical)."""
+    import pyarrow as pa
+
+    items = [(r, a, tracking_uri) for r, a in zip(ranked["run_id"], ranked["artifact_uri"])]
+    read = [_read_per_user(*item) for item in items] if _all_local(ranked["artifact_uri"]) else \
+        _parallel(_read_per_user, items)
+    tables = [t for t in read if t is not None and t.num_rows]
+    if not tables:
+        return pd.DataFrame({"run_id": pd.Series(dtype="category"), "user": pd.Series(dtype="int64")})
+    table = pa.concat_tables(tables, promote_options="permissive")  # tasks log different columns
+    table = table.set_column(0, "run_id", table.column("run_id").dictionary_encode())
+    return table.to_pandas()  # the dictionary column becomes a categorical: a few ids, many users
 
 
 def _newest_artifact(runs: pd.DataFrame, keys: list[str], name: str, tracking_uri: str | None,

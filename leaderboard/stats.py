@@ -41,7 +41,8 @@ def per_user_matrix(per_user: pd.DataFrame, runs_by_key: Mapping[Hashable, list]
     rows = per_user.loc[per_user["run_id"].isin(owner.index), ["run_id", "user", column]]
     if rows.empty:
         return pd.DataFrame()
-    rows = rows.assign(key=rows["run_id"].astype(str).map(owner).to_numpy())
+    run_ids = rows["run_id"] if isinstance(rows["run_id"].dtype, pd.CategoricalDtype) else rows["run_id"].astype("category")
+    rows = rows.assign(key=np.asarray(run_ids.map(owner.to_dict()), dtype=object))  # maps the few categories
     return rows.groupby(["key", "user"], sort=True)[column].mean().unstack("user")
 
 

@@ -147,7 +147,10 @@ def leaderboard(ranked: pd.DataFrame, per_user: pd.DataFrame, experiment: str, m
     if runs.empty:
         return pd.DataFrame()
     metrics = [m for m in metric_columns(runs) if runs[f"metric:{m}"].notna().any()]
-    main = main_score or (runs["main_score"].dropna().mode().iloc[0] if runs["main_score"].notna().any() else metrics[0])
+    main = main_score or (runs["main_score"].dropna().mode().iloc[0] if runs["main_score"].notna().any()
+                          else (metrics[0] if metrics else None))
+    if main is None:
+        return pd.DataFrame()  # finished runs without any metric: nothing to rank
     keys = ["submission", "version", "config"]
     grouped = runs.groupby(keys, sort=False, dropna=False)
     values = grouped[[f"metric:{m}" for m in metrics]]
@@ -310,6 +313,24 @@ def state_counts(runs: pd.DataFrame) -> pd.DataFrame:
     return runs.pivot_table(index="experiment", columns="state", values="run_id", aggfunc="count", fill_value=0)
 
 
+def diagnostic_boards(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Per task, finished and partial runs grouped like the leaderboard (no tests):
+    trust diagnostics of quick `--limit-users` looks are worth seeing, so partial runs
+    are kept, as their own rows: version "<v> (partial)"."""
+    keep = runs[runs["state"].isin(["finished", "partial"])].copy()
+    partial = keep["state"] == "partial"
+    keep.loc[partial, "version"] = keep.loc[partial, "version"].astype(str) + " (partial)"
+    keep["state"] = "finished"
+    ranked = ranked_runs(keep)
+    empty = pd.DataFrame(columns=["run_id", "user"])
+    boards = {}
+    for task in task_list(runs).itertuples():
+        board = leaderboard(ranked, empty, task.experiment, task.main_score)
+        if len(board):
+            boards[task.experiment] = board
+    return boards
+
+
 def trust_metrics(board: pd.DataFrame) -> list[str]:
     return sorted(c for c in board.columns if c.startswith("trust.") and not c.endswith(" std"))
 
@@ -347,9 +368,25 @@ def paradigm_summary(boards: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _budget_lines(budget: pd.DataFrame) -> pd.Series:
+    """One line per model in the budget chart: a study may run each budget as its own
+    named variant (`sasrec-n1000`, `sasrec-n5000`); names that share a prefix before
+    their last '-' and differ in budget join one line, named by the prefix."""
+    names = budget.drop_duplicates("submission").set_index("submission")["train_samples"]
+    prefix = pd.Series({n: n.rsplit("@", 1)[0].rsplit("-", 1)[0] + "@" + n.rsplit("@", 1)[-1] for n in names.index})
+    prefix[~prefix.index.str.contains("-")] = prefix.index[~prefix.index.str.contains("-")]
+    lines = {}
+    for key, group in prefix.groupby(prefix):
+        joined = len(group) > 1 and names[group.index].nunique() == len(group)
+        lines |= {n: (key if joined else n) for n in group.index}
+    return budget["submission"].map(lines)
+
+
 def budget_runs(ranked: pd.DataFrame, boards: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Score against training budget: runs with `hp.train_samples` (or the metric
-    cost.train_samples), mean ± std of the main score per (task, submission, budget)."""
+    cost.train_samples), mean ± std of the main score per (task, submission, budget);
+    `line` groups a model's budgets (see _budget_lines)."""
+    columns = ["task", "main_score", "line", "submission", "paradigm", "train_samples", "score", "score_std", "seeds"]
     budget = pd.Series(np.nan, index=ranked.index)
     if "param:hp.train_samples" in ranked:
         budget = pd.to_numeric(ranked["param:hp.train_samples"], errors="coerce")
@@ -368,5 +405,7 @@ def budget_runs(ranked: pd.DataFrame, boards: dict[str, pd.DataFrame]) -> pd.Dat
         rows.append({"task": experiment, "main_score": main, "submission": f"{submission}@{version}",
                      "paradigm": paradigm, "train_samples": value, "score": scores.mean(),
                      "score_std": scores.std(ddof=1) if len(scores) > 1 else 0.0, "seeds": len(scores)})
-    return pd.DataFrame(rows, columns=["task", "main_score", "submission", "paradigm", "train_samples",
-                                       "score", "score_std", "seeds"])
+    table = pd.DataFrame(rows, columns=[c for c in columns if c != "line"])
+    lines = [_budget_lines(group) for _, group in table.groupby("task", sort=False)]
+    table.insert(2, "line", pd.concat(lines) if lines else pd.Series(dtype=object))
+    return table.sort_values(["task", "line", "train_samples"]).reset_index(drop=True)

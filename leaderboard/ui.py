@@ -43,6 +43,11 @@ def _boards(folder: str, stamp: int) -> dict[str, pd.DataFrame]:
 
 
 @st.cache_resource(max_entries=4)
+def _diagnostics(folder: str, stamp: int) -> dict[str, pd.DataFrame]:
+    return tables.diagnostic_boards(_snapshot(folder, stamp).runs)
+
+
+@st.cache_resource(max_entries=4)
 def _overview(folder: str, stamp: int) -> dict[str, pd.DataFrame]:
     return tables.overview_tables(_snapshot(folder, stamp), _boards(folder, stamp))
 
@@ -62,6 +67,11 @@ def snapshot() -> Snapshot:
 
 def boards() -> dict[str, pd.DataFrame]:
     return _boards(*_key())
+
+
+def diagnostics() -> dict[str, pd.DataFrame]:
+    """Finished and partial runs per task (the Trust page)."""
+    return _diagnostics(*_key())
 
 
 def overview() -> dict[str, pd.DataFrame]:
@@ -90,6 +100,11 @@ def pick_task(label: str = "Task", key: str = "task", experiments: list[str] | N
     wanted = st.query_params.get("task")
     index = options.index(wanted) if wanted in options else 0
     return st.selectbox(label, options, index=index, key=key)
+
+
+def table_height(frame: pd.DataFrame, most: int = 1200) -> int:
+    """Pixels that show every row of a table up to `most` (then it scrolls)."""
+    return min(38 + 35 * len(frame), most)
 
 
 def number_columns(frame: pd.DataFrame, digits: int = 4) -> dict:

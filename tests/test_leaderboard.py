@@ -1,7 +1,7 @@
 """The leaderboard on a real fixture store: runs made by the harness on small synthetic
-tasks (finished, failed, several seeds, a budget study), a partial run and a zero-shot
-run with trust metrics logged through the ResultsStore, and a submission whose card
-carries HTML and Markdown injection. The snapshot, the significance tests, the export
+tasks (finished, failed, partial (--limit-users), several seeds, a budget study),
+zero-shot runs with trust metrics and LLM identity logged through the ResultsStore, and
+a submission whose card carries HTML and Markdown injection. The snapshot, the significance tests, the export
 and every page of the Streamlit app (streamlit.testing) are checked on it."""
 from __future__ import annotations
 
@@ -70,7 +70,8 @@ def ctr_task(**changes):
                           metrics=["AUC", "GAUC", "LogLoss"], main_score="AUC", batch_size=50, **changes)
 
 
-def _log_zero_shot(store, seed: int, name: str, quality: float, paradigm: str = "zero-shot") -> None:
+def _log_zero_shot(store, seed: int, name: str, quality: float, paradigm: str = "zero-shot",
+                   partial: bool = False) -> None:
     """A zero-shot LLM run as the zero-shot runner logs it: trust metrics, llm.* tags,
     per-user metrics. (That runner is built elsewhere; the store format is the contract.)"""
     rng = np.random.default_rng(seed)
@@ -80,7 +81,10 @@ def _log_zero_shot(store, seed: int, name: str, quality: float, paradigm: str = 
             "paradigm": paradigm,
             "main_score": "NDCG@10", "llm.model": "SmolLM2-135M-Instruct", "llm.quantization": "Q4_1",
             "llm.decoding": "greedy", "llm.prompt_hash": "abc123", "harness_git_sha": "deadbeef"}
-    run_id = store.start("zeroshot/synthetic@v1", f"{name} seed={seed}", tags, {"seed": seed})
+    params = {"seed": seed}
+    if partial:
+        tags["partial"], params["limit_users"] = "true", 20
+    run_id = store.start("zeroshot/synthetic@v1", f"{name} seed={seed}", tags, params)
     metrics = {"NDCG@10": float(per_user["NDCG@10"].mean()), "HR@10": quality + 0.1,
                "trust.PosGap": 0.12, "trust.kendall_tau": 0.4, "trust.hallucination_rate": 0.05,
                "trust.compliance": 0.97, "trust.duplicate_rate": 0.01, "trust.ARP@10": 120.0,
@@ -89,16 +93,6 @@ def _log_zero_shot(store, seed: int, name: str, quality: float, paradigm: str = 
     metrics |= {f"trust.pos_{p}.NDCG@10": quality * (1.2 - p / 40) for p in (1, 5, 10, 15, 20)}
     store.log_metrics(run_id, metrics)
     store.log_artifacts(run_id, {"per_user_metrics.parquet": per_user})
-    store.end(run_id)
-
-
-def _log_partial(store) -> None:
-    """A `--limit-users` run: finished, tagged partial, never ranked."""
-    tags = {"task": "sequential/synthetic", "task_version": 1, "family": "sequential", "dataset": "synthetic",
-            "submission": "hasty", "submission_version": "1", "paradigm": "id-from-scratch", "seed": 0,
-            "main_score": "NDCG@5", "partial": "true"}
-    run_id = store.start("sequential/synthetic@v1", "hasty seed=0", tags, {"seed": 0, "limit_users": 10})
-    store.log_metrics(run_id, {"NDCG@5": 0.99, "HR@5": 0.99, "MRR": 0.99})
     store.end(run_id)
 
 
@@ -118,12 +112,14 @@ def build_fixture_store(root: Path) -> str:
     for budget in (100, 400):  # a budget study: one submission version, two hyperparameter sets
         study = write_submission(subs, "study", NOISY_POP, hyperparameters={"noise": 0.1, "train_samples": budget})
         evaluate(study, sequential, seeds=[0], tracking_uri=uri)
+    hasty = write_submission(subs, "hasty", NOISY_POP)
+    evaluate(hasty, sequential, seeds=[0], tracking_uri=uri, limit_users=10)  # partial: never ranked
     store = ResultsStore(uri)
-    _log_partial(store)
     for seed in (0, 1):
         _log_zero_shot(store, seed, "llm-zs", 0.3)
         _log_zero_shot(store, seed, "pop", 0.2, "non-personalized")
     _log_zero_shot(store, 0, HOSTILE, 0.05, "in-context")
+    _log_zero_shot(store, 0, "llm-quick", 0.9, partial=True)  # a --limit-users look: never ranked
     return uri
 
 
@@ -174,7 +170,7 @@ def test_snapshot_holds_every_run_with_its_state(snap):
     assert {"metric:NDCG@5", "metric:cost.fit_seconds", "param:hp.train_samples", "tag:harness_git_sha",
             "tag:llm.model", "metric:trust.pos_5.NDCG@10"} <= set(runs.columns)
     assert not any("_at_" in c for c in runs.columns)
-    assert snap.meta["n_runs"] == len(runs) == 20
+    assert snap.meta["n_runs"] == len(runs) == 21
 
 
 def test_snapshot_keeps_per_user_metrics_of_ranked_runs_only(snap):
@@ -207,7 +203,7 @@ def test_snapshot_rebuild_swaps_the_folder_and_changes_the_stamp(fixture_store, 
     build_snapshot(fixture_store, folder)
     assert snapshot_stamp(folder) != first
     assert [p.name for p in tmp_path.iterdir()] == ["snap"]  # no staging folders left behind
-    assert len(load_snapshot(folder).runs) == 20
+    assert len(load_snapshot(folder).runs) == 21
 
 
 def test_partial_by_limit_users_param_and_tag():
@@ -251,6 +247,14 @@ def test_metric_direction_and_ctr_ranking(boards):
     ctr = boards[CTR]
     assert ctr["main_score"].iloc[0] == "AUC" and ctr["score"].is_monotonic_decreasing
     assert {"AUC", "GAUC", "LogLoss", "LogLoss std"} <= set(ctr.columns)
+
+
+def test_budget_lines_join_a_study_s_named_variants():
+    from leaderboard.tables import _budget_lines
+
+    budget = pd.DataFrame({"submission": ["sasrec-n100@1", "sasrec-n1000@1", "sasrec@1", "recbole-sasrec@1",
+                                          "x-a@1", "x-b@1"], "train_samples": [100, 1000, 5000, 300, 5, 5]})
+    assert _budget_lines(budget).tolist() == ["sasrec@1", "sasrec@1", "sasrec@1", "recbole-sasrec@1", "x-a@1", "x-b@1"]
 
 
 def test_lower_is_better_main_score_ranks_ascending():
@@ -367,7 +371,7 @@ def test_leaderboard_commands_have_help(command, tmp_path):
 def test_cli_snapshot_then_export(fixture_store, tmp_path):
     done = llm4rec("leaderboard", "snapshot", "--tracking-uri", fixture_store, "--out", "snap", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "20 runs" in done.stderr and (tmp_path / "snap" / "runs.parquet").is_file()
+    assert "21 runs" in done.stderr and (tmp_path / "snap" / "runs.parquet").is_file()
     done = llm4rec("leaderboard", "export", "--snapshot", "snap", "-f", "md", "-f", "csv", "--out", "site", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in (tmp_path / "site").iterdir()) == ["leaderboard.csv", "leaderboard.md"]
@@ -412,7 +416,7 @@ def test_overview_page(app, boards):
     frames = [d.value for d in app.dataframe]
     assert len(frames) == 3  # one table per family
     shown = pd.concat(frames)
-    assert not shown["submission"].str.contains("hasty|broken").any()
+    assert not shown["submission"].str.contains("hasty|broken|llm-quick").any()
     assert "pop (reference)" in set(shown["submission"])
     assert any("not ranked" in i.value for i in app.info)
     assert_no_raw_injection(app)
@@ -455,6 +459,23 @@ def test_trust_page(app):
     assert {"trust.PosGap", "trust.kendall_tau", "trust.hallucination_rate", "trust.compliance",
             "trust.duplicate_rate", "trust.ARP@10"} <= columns
     assert len(app.get("plotly_chart")) == 1  # position bias curve
+    # A partial run's diagnostics are shown, as its own row; it is never ranked.
+    assert "llm-quick@1 (partial)" in set(app.dataframe[0].value["submission"])
+
+
+def test_overview_lists_tasks_without_ranked_runs(snap, tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from leaderboard.snapshot import Snapshot, write_snapshot
+
+    runs = snap.runs.copy()
+    runs.loc[runs["experiment"] == CTR, "state"] = "partial"
+    folder = write_snapshot(Snapshot(runs, snap.per_user, snap.cards, snap.tasks, snap.meta), tmp_path / "snap")
+    monkeypatch.setenv("LLM4REC_LEADERBOARD_SNAPSHOT", str(folder))
+    app = page(AppTest.from_file(str(APP), default_timeout=60), "overview")
+    assert len(app.dataframe) == 2
+    captions = [c.value for c in app.caption]
+    assert any("no finished, complete runs yet" in c and "4 partial" in c for c in captions), captions
 
 
 def test_detail_page_shows_the_card_as_text(app):
@@ -483,7 +504,7 @@ def test_status_page(app):
     assert set(status["state"]) == {"failed", "partial"}
     assert status.loc[status["state"] == "failed", "reason"].str.contains("rule 'finite'").all()
     app.multiselect(key="states").set_value(["partial"]).run()
-    assert app.dataframe[1].value["submission"].tolist() == ["hasty"]
+    assert set(app.dataframe[1].value["submission"]) == {"hasty", "llm-quick"}
 
 
 def test_submit_page(app):
@@ -501,3 +522,17 @@ def test_missing_snapshot_says_how_to_build_one(tmp_path, monkeypatch):
     assert not app.exception
     assert app.error and "No leaderboard snapshot" in app.error[0].value
     assert "llm4rec leaderboard snapshot" in app.code[0].value
+
+
+def test_an_empty_store_gives_an_empty_board_on_every_page(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from leaderboard.snapshot import build_snapshot
+
+    folder = build_snapshot(f"sqlite:///{tmp_path / 'empty.db'}", tmp_path / "snap")
+    monkeypatch.setenv("LLM4REC_LEADERBOARD_SNAPSHOT", str(folder))
+    app = AppTest.from_file(str(APP), default_timeout=60)
+    for name in ("overview", "task", "paradigms", "trust", "detail", "status", "submit"):
+        page(app, name)
+    app.switch_page("views/overview.py").run()
+    assert any("No finished, complete runs yet" in i.value for i in app.info)

@@ -31,12 +31,22 @@ for leader in tables.leaders(boards).itertuples():
                  f"{ui.esc(tables.mean_std(leader.score, leader.score_std))} over {leader.seeds} seed(s){runner_up}")
 st.markdown("\n".join(lines))
 
-for family, table in ui.overview().items():
-    st.subheader(f"{family}")
-    st.dataframe(ui.styled(table), hide_index=True, width="stretch", column_config=ui.number_columns(table) | {
-        "rank": st.column_config.NumberColumn("rank", width="small"),
-        "trainable params": st.column_config.NumberColumn("trainable params", format="compact"),
-    })
+overview = ui.overview()
+tasks = tables.task_list(runs)
+for family in sorted(set(tasks["family"]) | set(overview), key=tables.family_order):
+    st.subheader(family)
+    if family in overview:
+        table = overview[family]
+        config = ui.number_columns(table) | {
+            "rank": st.column_config.NumberColumn("rank", width="small"),
+            "trainable params": st.column_config.NumberColumn("trainable params", format="compact")}
+        st.dataframe(ui.styled(table), hide_index=True, width="stretch", height=ui.table_height(table),
+                     column_config=config)
+    for task in tasks[(tasks["family"] == family) & ~tasks["experiment"].isin(boards)].itertuples():
+        counts = ", ".join(f"{getattr(task, f'n_{s}')} {s}" for s in ("partial", "failed", "running", "killed")
+                           if getattr(task, f"n_{s}"))
+        st.caption(f"{ui.esc(task.experiment)}: no finished, complete runs yet ({ui.esc(counts or 'none')}); "
+                   "see Run status.")
 st.caption(tables.SIGNIFICANCE_NOTE + ". Rows marked (reference) are the non-personalized baselines "
            "random and pop, drawn as dashed lines in the charts.")
 if not_ranked:

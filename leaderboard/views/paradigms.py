@@ -15,7 +15,7 @@ if not boards:
 summary = tables.paradigm_summary(boards)
 pivot = summary.assign(cell=[f"{tables.mean_std(m, s)} ({b})" for m, s, b in
                              zip(summary["score"], summary["score_std"], summary["best"])]).pivot(
-    index="task", columns="paradigm", values="cell").fillna("—")
+    index="task", columns="paradigm", values="cell").reindex(list(boards)).fillna("—")  # family order
 pivot = pivot[[p for p in tables.PARADIGMS if p in pivot.columns] + [p for p in pivot.columns if p not in tables.PARADIGMS]]
 st.subheader("Best score per paradigm")
 st.dataframe(pivot.reset_index(), hide_index=True, width="stretch")

@@ -21,3 +21,8 @@ if status.empty:
 else:
     st.dataframe(status, hide_index=True, width="stretch",
                  column_config={"reason": st.column_config.TextColumn("reason", width="large")})
+    failed = status[status["reason"] != ""].head(50)
+    if len(failed):
+        with st.expander(f"Failure reasons ({len(failed)} newest)"):
+            for row in failed.itertuples():
+                st.text(f"{row.task} · {row.submission}@{row.version} seed {row.seed}: {row.reason}")

@@ -6,8 +6,9 @@ from leaderboard import charts, tables, ui
 st.title("Trust")
 st.caption("What point estimates hide: does an LLM prefer candidates by their position in the prompt, "
            "does it name items that are not in the catalogue or break the output format, does a model "
-           "recommend mostly popular items. Shown for the runs that logged these metrics.")
-boards = ui.boards()
+           "recommend mostly popular items. Shown for the runs that logged these metrics, partial "
+           "(`--limit-users`) runs included as their own rows.")
+boards = ui.diagnostics()
 POSITION = ("trust.PosGap", "trust.kendall_tau")
 OUTPUT = ("trust.hallucination_rate", "trust.compliance", "trust.duplicate_rate")
 
