@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmark.specs import SpecError
+from benchmark.study.cli import study_app  # Typer only: its commands import lazily
 from leaderboard.cli import leaderboard_app  # Typer only: its commands import lazily
 
 app = typer.Typer(help="llm4rec-bench: evaluate recommenders (ID models and LLMs) on standard tasks, "
@@ -20,6 +21,7 @@ assets_app = typer.Typer(help="Offline assets (datasets, models) taken from pack
                          no_args_is_help=True)
 app.add_typer(assets_app, name="assets")
 app.add_typer(leaderboard_app, name="leaderboard")
+app.add_typer(study_app, name="study")
 # Tables are wide; when stdout is not a terminal (CI logs, files) do not squeeze them to 80.
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 

@@ -60,6 +60,10 @@ class LabelledRows:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def subset(self, keep: np.ndarray) -> "LabelledRows":
+        """The given rows, in that order (a partial `--limit-users N` run keeps the first N)."""
+        return LabelledRows(self.features.iloc[keep].reset_index(drop=True), self.labels[keep])
+
 
 @dataclass(frozen=True)
 class TaskViews:

@@ -1,0 +1,44 @@
+"""Studies over the results store. `paradigms`: training paradigms (ID models from
+scratch, pre-train + fine-tune, zero-shot and in-context LLMs, instruction tuning,
+prompt tuning) x tasks x training budgets x seeds, run through the normal runner (every
+cell an MLflow run, finished cells reused), reported as Markdown and self-contained
+HTML with figures and paired significance. See docs/study.md."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+from benchmark.study.grid import StudyConfig, build_config
+from benchmark.study.report import build_report
+from benchmark.study.run import finished_cells, installed, run_grid
+
+__all__ = ["StudyConfig", "build_config", "build_report", "default_mode", "finished_cells", "paradigm_study",
+           "run_grid"]
+
+
+def default_mode(quick: bool = False) -> str:
+    import torch
+
+    return "quick" if quick else ("gpu" if torch.cuda.is_available() else "cpu")
+
+
+def paradigm_study(dataset: str = "ml-100k", quick: bool = False, out: str | Path | None = None,
+                   tracking_uri: str | None = None, mode: str | None = None, llm: str | None = None,
+                   text_encoder: str | None = None, budgets: list[int] | None = None,
+                   seeds: list[int] | None = None, report_only: bool = False,
+                   log: Callable[[str], None] = print) -> dict[str, Path]:
+    """Run the paradigm study's grid and write its report into `out`
+    (default reports/paradigms-<dataset>[-quick]). Returns the written files. With
+    `report_only`, nothing runs: the report covers the cells already finished."""
+    config = build_config(dataset, mode or default_mode(quick), installed(), llm=llm, text_encoder=text_encoder,
+                          budgets=budgets, seeds=tuple(seeds) if seeds else None)
+    out = Path(out) if out else Path("reports") / f"paradigms-{dataset}{'-quick' if config.mode == 'quick' else ''}"
+    log(f"study: {config.mode} mode, {len(config.entries)} rows on {', '.join(config.tasks.values())}")
+    for reduction in config.reductions:
+        log(f"study: reduced: {reduction}")
+    started = time.perf_counter()
+    cells = finished_cells(config, tracking_uri, log=log) if report_only else run_grid(config, tracking_uri, log=log)
+    files = build_report(cells, config, tracking_uri, out, elapsed_seconds=time.perf_counter() - started)
+    log(f"study: report written to {files['markdown']} and {files['html']}")
+    return files

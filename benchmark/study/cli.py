@@ -1,0 +1,46 @@
+"""`llm4rec study ...`: studies over many runs (Typer sub-app)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+study_app = typer.Typer(help="Studies over many runs, with a report (Markdown + HTML).", no_args_is_help=True)
+
+
+@study_app.command("paradigms")
+def paradigms(
+    dataset: Annotated[str, typer.Option("--dataset", help="The dataset: tasks sequential/<d>, zeroshot/<d> "
+                                         "and ctr/<d>-sample.")] = "ml-100k",
+    quick: Annotated[bool, typer.Option("--quick", help="A few minutes on a CPU: partial runs (first users "
+                                        "only), one seed, the smallest budget, short training.")] = False,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Report folder (default "
+                                                "reports/paradigms-<dataset>[-quick]).")] = None,
+    tracking_uri: Annotated[Optional[str], typer.Option(
+        "--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///./mlflow.db).")] = None,
+    mode: Annotated[Optional[str], typer.Option("--mode", help="gpu (the full study), cpu or quick; default: "
+                                                "gpu when CUDA is available, else cpu.")] = None,
+    budget: Annotated[Optional[list[int]], typer.Option("--budget", help="Training budgets of the tuned LLM "
+                                                        "rows (repeatable); default: the mode's.")] = None,
+    seed: Annotated[Optional[list[int]], typer.Option("--seed", help="Seeds for every row (repeatable); "
+                                                      "default: the mode's.")] = None,
+    llm: Annotated[Optional[str], typer.Option("--llm", help="Causal LM for the LLM rows instead of SmolLM2 "
+                                               "(transformers id or local path); rows get a -m<hash> suffix.")] = None,
+    text_encoder: Annotated[Optional[str], typer.Option("--text-encoder", help="Text encoder for the text rows "
+                                                        "instead of MiniLM; rows get a -m<hash> suffix.")] = None,
+    report_only: Annotated[bool, typer.Option("--report-only", help="Run nothing: report the cells already "
+                                              "finished in the store (the others are listed as missing).")] = False,
+) -> None:
+    """Training paradigms x tasks x budgets x seeds, every cell an MLflow run, and a report."""
+    from benchmark.progress import log
+    from benchmark.specs import SpecError
+    from benchmark.study import paradigm_study
+
+    try:
+        paradigm_study(dataset, quick=quick, out=out, tracking_uri=tracking_uri, mode=mode, llm=llm,
+                       text_encoder=text_encoder, budgets=budget or None, seeds=seed or None,
+                       report_only=report_only, log=log)
+    except (SpecError, ValueError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2)

@@ -1,0 +1,197 @@
+"""The paradigm study's grid: which submissions (one or more per training paradigm) run
+on which tasks, with which training budgets and seeds, in each mode.
+
+Modes:
+- `gpu`: the full study, chosen when CUDA is available (sized for one GPU, <= 60 min).
+- `cpu`: the default on a machine without a GPU; it picks smaller settings by itself
+  (fewer seeds for the LLM rows, smaller budgets, fewer zero-shot users) and lists
+  every reduction in `StudyConfig.reductions`, which the report prints.
+- `quick`: a few minutes on a 2-core CPU; every run is a partial `--limit-users` run
+  (tagged partial, never ranked by the leaderboard), one seed, the smallest budget,
+  shortened training. A smoke test of the whole pipeline, not a result.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+FAMILIES = ("sequential", "zeroshot", "ctr")
+BUDGETED = ("tallrec-lite", "softprompt")
+# Overrides of a card's hyperparameters show in the row's name: tallrec-lite-n64-e1-b2.
+SHORT_NAMES = {"epochs": "e", "batch_size": "b"}
+
+
+def task_ids(dataset: str) -> dict[str, str]:
+    """The study's task per family: sequential/<d>, zeroshot/<d>, ctr/<d>-sample."""
+    return {"sequential": f"sequential/{dataset}", "zeroshot": f"zeroshot/{dataset}",
+            "ctr": f"ctr/{dataset}-sample"}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One row of the study: a submission (or a budget variant of one) and the task
+    families it runs on. `model_param` names the hyperparameter that selects its
+    pre-trained model (for `--llm` / `--text-encoder` overrides)."""
+
+    submission: str
+    families: tuple[str, ...]
+    budget: int | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    seeds: tuple[int, ...] | None = None  # None: the task's seeds
+    model_param: str | None = None
+    model_kind: str | None = None  # "llm" or "encoder"
+    optional: bool = False  # skipped (and said so) when the submission is not installed
+
+    @property
+    def suffix(self) -> str | None:
+        parts = []
+        if self.budget is not None:
+            parts.append(f"n{self.budget}")
+        for key, value in sorted(self.overrides.items()):
+            if key in ("model", "text_encoder"):
+                parts.append("m" + hashlib.sha256(str(value).encode()).hexdigest()[:6])
+            elif key in SHORT_NAMES:
+                parts.append(f"{SHORT_NAMES[key]}{value}")
+            else:
+                raise ValueError(f"study: no short name for the override {key!r}")
+        return "-".join(parts) or None
+
+    @property
+    def name(self) -> str:
+        return f"{self.submission}-{self.suffix}" if self.suffix else self.submission
+
+
+@dataclass
+class StudyConfig:
+    dataset: str
+    mode: str  # gpu, cpu or quick
+    tasks: dict[str, str]
+    entries: list[Entry]
+    limit_users: dict[str, int | None]
+    budgets: list[int]
+    reductions: list[str]  # settings smaller than the full study, in words
+    paper_departures: list[str]
+
+    @property
+    def partial(self) -> bool:
+        return any(v is not None for v in self.limit_users.values())
+
+    def describe(self) -> dict[str, Any]:
+        return {"dataset": self.dataset, "mode": self.mode, "tasks": self.tasks, "budgets": self.budgets,
+                "limit_users": self.limit_users,
+                "entries": [{"name": e.name, "families": list(e.families), "seeds": e.seeds,
+                             "overrides": e.overrides} for e in self.entries]}
+
+
+# What the full study runs: (submission, families, model hyperparameter, its kind, optional).
+BASE_ENTRIES = [
+    ("pop", ("sequential", "zeroshot", "ctr"), None, None, False),
+    ("sasrec", ("sequential", "zeroshot"), None, None, False),
+    ("lr", ("ctr",), None, None, False),
+    ("deepfm", ("ctr",), None, None, False),
+    ("text-sasrec", ("sequential", "zeroshot"), "text_encoder", "encoder", False),
+    ("minilm-zeroshot", ("zeroshot",), "model", "encoder", True),
+    ("smollm2-pointwise", ("zeroshot",), "model", "llm", True),
+    ("smollm2-icl", ("zeroshot",), "model", "llm", True),
+]
+GPU_BUDGETS = {"tallrec-lite": [0, 16, 64, 256, 1024], "softprompt": [16, 64, 256, 1024]}
+CPU_BUDGETS = {"tallrec-lite": [0, 16, 64], "softprompt": [16, 64]}
+QUICK_BUDGETS = {"tallrec-lite": [16], "softprompt": [16]}
+# Settings per mode. seeds: None = the task's seeds (0, 1, 2).
+MODES = {
+    "gpu": {"seeds": None, "llm_seeds": None, "budgets": GPU_BUDGETS, "tuning": {"epochs": 4},
+            "limit_users": {"sequential": None, "zeroshot": None, "ctr": None},
+            "skip": (), "next_item_epochs": None},
+    "cpu": {"seeds": (0,), "llm_seeds": (0,), "budgets": CPU_BUDGETS, "tuning": {"epochs": 1, "batch_size": 2},
+            "limit_users": {"sequential": None, "zeroshot": 50, "ctr": None},
+            "skip": ("smollm2-icl", "smollm2-pointwise"), "next_item_epochs": None},
+    "quick": {"seeds": (0,), "llm_seeds": (0,), "budgets": QUICK_BUDGETS, "tuning": {"epochs": 1},
+              "limit_users": {"sequential": 100, "zeroshot": 10, "ctr": 50},
+              "skip": ("smollm2-icl", "smollm2-pointwise"), "next_item_epochs": 3},
+}
+LLM_SUBMISSIONS = {"tallrec-lite", "softprompt", "smollm2-pointwise", "smollm2-icl"}
+
+PAPER_DEPARTURES = [
+    "TALLRec (Bao et al., 2023) tunes LLaMA-7B with LoRA for up to 200 epochs with early stopping; "
+    "tallrec-lite tunes SmolLM2-135M-Instruct (a Q4_1 GGUF, dequantised) for a few epochs without "
+    "model selection.",
+    "Prompt tuning (Lester et al., 2021) shows its strength at billions of parameters; here the frozen "
+    "model has 135M, with 16 virtual tokens.",
+    "UniSRec (Hou et al., 2022) pre-trains its adaptor and sequence encoder on several Amazon domains; "
+    "text-sasrec uses only the pre-trained MiniLM text encoder and trains the rest on the task.",
+    "LLMRank (Hou et al., 2024) ranks with ChatGPT; the zero-shot LLM rows here use SmolLM2-135M.",
+]
+
+
+def build_config(dataset: str = "ml-100k", mode: str = "cpu", available: set[str] | None = None,
+                 llm: str | None = None, text_encoder: str | None = None,
+                 budgets: list[int] | None = None, seeds: tuple[int, ...] | None = None) -> StudyConfig:
+    """The study's grid for a mode. `available`: installed submissions (None: all);
+    `llm` / `text_encoder`: replace the default pre-trained models (a local path, a
+    transformers id); `budgets` / `seeds` override the mode's."""
+    if mode not in MODES:
+        raise ValueError(f"study mode {mode!r}: expected one of {sorted(MODES)}")
+    settings = MODES[mode]
+    tasks = task_ids(dataset)
+    reductions: list[str] = []
+    entries: list[Entry] = []
+
+    def model_override(param: str | None, kind: str | None) -> dict[str, Any]:
+        value = llm if kind == "llm" else text_encoder if kind == "encoder" else None
+        return {param: value} if param and value else {}
+
+    def entry_seeds(name: str) -> tuple[int, ...] | None:
+        if seeds is not None:
+            return tuple(seeds)
+        return settings["llm_seeds"] if name in LLM_SUBMISSIONS else settings["seeds"]
+
+    for name, families, param, kind, optional in BASE_ENTRIES:
+        if name in settings["skip"]:
+            continue
+        if available is not None and name not in available:
+            if not optional:
+                raise ValueError(f"study: the submission '{name}' is not installed")
+            continue
+        overrides = model_override(param, kind)
+        if settings["next_item_epochs"] and name in ("sasrec", "text-sasrec"):
+            overrides["epochs"] = settings["next_item_epochs"]
+        entries.append(Entry(name, families, None, overrides, entry_seeds(name), param, kind, optional))
+    mode_budgets = settings["budgets"]
+    for name in BUDGETED:
+        if available is not None and name not in available:
+            raise ValueError(f"study: the submission '{name}' is not installed")
+        overrides = model_override("model", "llm")
+        overrides |= settings["tuning"]
+        for budget in (budgets if budgets is not None else mode_budgets[name]):
+            # Budget 0 trains nothing: the untuned model with the same prompt.
+            cell = {k: v for k, v in overrides.items() if k == "model"} if int(budget) == 0 else dict(overrides)
+            entries.append(Entry(name, ("zeroshot", "ctr"), int(budget), cell, entry_seeds(name), "model", "llm"))
+    used_budgets = sorted({e.budget for e in entries if e.budget is not None})
+    if mode != "gpu":
+        full = sorted(set(GPU_BUDGETS["tallrec-lite"]) | set(GPU_BUDGETS["softprompt"]))
+        if used_budgets != full:
+            reductions.append(f"training budgets {used_budgets} instead of {full} (the full study adds "
+                              f"{sorted(set(full) - set(used_budgets))}; TALLRec's few-shot budgets are 16, 64, 256)")
+        if seeds is None and settings["seeds"] is not None:
+            if settings["seeds"] == settings["llm_seeds"]:
+                reductions.append(f"seeds {list(settings['seeds'])} instead of each task's seeds (0, 1, 2): "
+                                  "the ± std is 0 where one seed ran; the paired tests across users remain")
+            else:
+                reductions.append(f"seeds {list(settings['seeds'])} for the ID, text and zero-shot rows and "
+                                  f"{list(settings['llm_seeds'])} for the LLM rows, instead of each task's "
+                                  "seeds (0, 1, 2): the ± std is 0 where one seed ran")
+        if settings["tuning"] != MODES["gpu"]["tuning"]:
+            reductions.append(f"tallrec-lite and softprompt trained with {settings['tuning']} instead of "
+                              f"{MODES['gpu']['tuning']} (the cards: 2 epochs, batch 4)")
+        for name in settings["skip"]:
+            if available is None or name in available:
+                reductions.append(f"{name} left out (its cost on this machine)")
+        if settings["next_item_epochs"]:
+            reductions.append(f"sasrec and text-sasrec trained for at most {settings['next_item_epochs']} epochs")
+        for family, limit in settings["limit_users"].items():
+            if limit is not None:
+                unit = "test rows" if family == "ctr" else "test users"
+                reductions.append(f"{tasks[family]}: only the first {limit} {unit} (partial runs, never ranked)")
+    return StudyConfig(dataset, mode, tasks, entries, dict(settings["limit_users"]), used_budgets, reductions,
+                       list(PAPER_DEPARTURES))

@@ -1,0 +1,533 @@
+"""The study's report: tables read back from the MLflow runs of the grid, figures
+(plotly in the HTML, static PNGs beside the Markdown), paired significance, and a
+summary of which paradigm wins on which task at what cost.
+
+Everything here reads the results store (the runs' metrics, params, tags and their
+`per_user_metrics.parquet` artifacts) by run id; nothing is taken from the process
+that ran the models.
+"""
+from __future__ import annotations
+
+import html
+import json
+import math
+import platform
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from benchmark.study.grid import StudyConfig
+from benchmark.study.stats import TEST_NAME, pairwise
+
+PARADIGM_ORDER = ["non-personalized", "id-from-scratch", "pretrain-finetune", "zero-shot", "in-context",
+                  "instruction-tuning", "prompt-tuning"]
+COLORS = {"non-personalized": "#7f7f7f", "id-from-scratch": "#1f77b4", "pretrain-finetune": "#2ca02c",
+          "zero-shot": "#d62728", "in-context": "#ff7f0e", "instruction-tuning": "#9467bd",
+          "prompt-tuning": "#8c564b"}
+COSTS = {"cost.fit_seconds": "fit s", "cost.score_seconds": "inference s",
+         "cost.trainable_parameters": "trainable params", "cost.train_samples": "train samples seen",
+         "cost.tokens": "tokens", "cost.peak_rss_mb": "peak RSS MB"}
+FAMILY_TITLES = {"sequential": "Sequential (full ranking)", "zeroshot": "Zero-shot candidate ranking (20 candidates)",
+                 "ctr": "CTR (1,000 sampled test rows)"}
+
+
+# ------------------------------------------------------------------------ reading runs
+
+
+def read_runs(cells: pd.DataFrame, tracking_uri: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(runs, failures). runs: one row per finished run of the grid, read from MLflow:
+    entry, family, task, paradigm, budget, seed, run_id, main_score (its name), main
+    (its value), partial, every metric. failures: entry, task, seed, reason."""
+    from benchmark.tracking.store import ResultsStore, metric_name
+
+    store = ResultsStore(tracking_uri)
+    ok = cells[cells["status"].isin(["FINISHED", "REUSED"]) & cells["run_id"].notna()] if len(cells) else cells
+    failed = cells[~cells.index.isin(ok.index)] if len(cells) else cells
+    rows = []
+    for _, cell in ok.iterrows():
+        run = store.client.get_run(cell["run_id"])
+        tags, metrics = run.data.tags, {metric_name(k): v for k, v in run.data.metrics.items()}
+        rows.append({"entry": cell["entry"], "family": cell["family"], "task": tags.get("task"),
+                     "submission": tags.get("submission"), "paradigm": tags.get("paradigm"),
+                     "budget": cell.get("budget"), "seed": int(tags.get("seed", -1)), "run_id": cell["run_id"],
+                     "main_score": tags.get("main_score"), "main": metrics.get(tags.get("main_score"), np.nan),
+                     "partial": tags.get("partial") == "true", "llm_model": tags.get("llm.model", ""),
+                     "hp_train_samples": run.data.params.get("hp.train_samples")} | metrics)
+    runs = pd.DataFrame(rows)
+    columns = ["entry", "task", "seed", "status", "reason"]
+    failures = failed[[c for c in columns if c in failed]].copy() if len(failed) else pd.DataFrame(columns=columns)
+    return runs, failures
+
+
+def per_user_values(run_id: str, family: str, main_score: str, tracking_uri: str | None) -> pd.Series:
+    """The run's per-user values of the main metric (CTR: per-user AUC, the unit of
+    GAUC; users with one class are dropped), indexed by user."""
+    from benchmark.tracking.store import ResultsStore
+
+    store = ResultsStore(tracking_uri)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = store.client.download_artifacts(run_id, "per_user_metrics.parquet", tmp)
+        table = pd.read_parquet(path)
+    column = "auc" if family == "ctr" else main_score
+    values = table.set_index("user")[column].astype(float)
+    return values[~values.isna()]
+
+
+# ---------------------------------------------------------------------------- tables
+
+
+def _fmt(value: float, digits: int = 4) -> str:
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def _count(value: float) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    value = float(value)
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= size:
+            return f"{value / size:.3g}{unit}"
+    return f"{value:.0f}"
+
+
+def _seconds(value: float) -> str:
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.1f}"
+
+
+def summarize(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per (entry, family): mean and sample std of the main score over seeds,
+    the seeds, and the mean of each cost over seeds."""
+    if runs.empty:
+        return pd.DataFrame()
+    grouped = runs.groupby(["family", "entry"], sort=False)
+    table = grouped.agg(task=("task", "first"), paradigm=("paradigm", "first"), budget=("budget", "first"),
+                        main_score=("main_score", "first"), main=("main", "mean"), seeds=("seed", "nunique"),
+                        partial=("partial", "any"))
+    table["std"] = grouped["main"].std(ddof=1).fillna(0.0)
+    for column in COSTS:
+        table[column] = grouped[column].mean() if column in runs else np.nan
+    return table.reset_index()
+
+
+def paradigm_rank(paradigm: str) -> int:
+    return PARADIGM_ORDER.index(paradigm) if paradigm in PARADIGM_ORDER else len(PARADIGM_ORDER)
+
+
+def _entry_order(summary: pd.DataFrame) -> list[str]:
+    order = summary.drop_duplicates("entry").assign(
+        _p=lambda t: t["paradigm"].map(paradigm_rank), _b=lambda t: t["budget"].fillna(-1).astype(float))
+    return order.sort_values(["_p", "_b", "entry"], kind="stable")["entry"].tolist()
+
+
+@dataclass
+class Table:
+    title: str
+    frame: pd.DataFrame  # text cells
+    note: str = ""
+
+
+def main_table(summary: pd.DataFrame, config: StudyConfig) -> Table:
+    """Paradigm x task: main score mean ± std per task, then the costs summed over the
+    entry's tasks (fit and inference seconds, tokens; each a mean over seeds)."""
+    families = [f for f in config.tasks if f in set(summary["family"])]
+    rows = []
+    for entry in _entry_order(summary):
+        part = summary[summary["entry"] == entry].set_index("family")
+        row = {"paradigm": part["paradigm"].iloc[0], "model": entry}
+        for family in families:
+            header = f"{config.tasks[family]} {_main_name(summary, family)}"
+            if family in part.index:
+                r = part.loc[family]
+                row[header] = f"{r['main']:.4f} ± {r['std']:.4f}" + (f" ({int(r['seeds'])}s)" if r["seeds"] != 1 else "")
+            else:
+                row[header] = "—"
+        row["trainable params"] = _count(part["cost.trainable_parameters"].max())
+        row["train samples seen"] = _count(part["cost.train_samples"].max())
+        row["fit s"] = _seconds(part["cost.fit_seconds"].sum(min_count=1))
+        row["inference s"] = _seconds(part["cost.score_seconds"].sum(min_count=1))
+        row["tokens"] = _count(part["cost.tokens"].sum(min_count=1))
+        rows.append(row)
+    seeds = ", ".join(map(str, sorted(set(summary["seeds"].astype(int)))))
+    note = ("Mean ± sample std over seeds (one seed unless marked `(Ns)`); costs are means over seeds, "
+            f"summed over the row's tasks. Seeds per row: {seeds}.")
+    if (summary["budget"] == 0).any():
+        note += (" A `-n0` row is the untuned LLM with the same Yes/No prompt (zero-shot, the origin of the "
+                 "few-shot curve); it never represents its paradigm in the paired tests.")
+    return Table("Main table: accuracy per paradigm and task, with cost", pd.DataFrame(rows), note)
+
+
+def _main_name(summary: pd.DataFrame, family: str) -> str:
+    names = summary.loc[summary["family"] == family, "main_score"].dropna()
+    return names.iloc[0] if len(names) else ""
+
+
+def task_table(summary: pd.DataFrame, family: str) -> Table:
+    part = summary[summary["family"] == family]
+    order = {e: i for i, e in enumerate(_entry_order(summary))}
+    part = part.assign(_o=part["entry"].map(order)).sort_values("_o")
+    rows = []
+    best = part["main"].max()
+    for _, r in part.iterrows():
+        rows.append({"paradigm": r["paradigm"], "model": r["entry"],
+                     r["main_score"]: f"{r['main']:.4f} ± {r['std']:.4f}" + (" **best**" if r["main"] == best else ""),
+                     "seeds": int(r["seeds"]),
+                     **{label: (_seconds(r[c]) if "seconds" in c else _count(r[c]) if c != "cost.peak_rss_mb"
+                                else _fmt(r[c], 0)) for c, label in COSTS.items()}})
+    task = part["task"].iloc[0] if len(part) else family
+    partial = " (partial runs: first users only)" if part["partial"].any() else ""
+    return Table(f"{task}{partial}", pd.DataFrame(rows))
+
+
+def best_per_paradigm(summary: pd.DataFrame, family: str) -> pd.DataFrame:
+    """Each paradigm's best row on a task (by mean main score), best first. The
+    untuned budget 0 of a tuned paradigm is not its representative."""
+    part = summary[(summary["family"] == family) & ~(summary["budget"].fillna(-1) == 0)]
+    if part.empty:
+        return part
+    best = part.sort_values("main", ascending=False, kind="stable").drop_duplicates("paradigm")
+    return best.reset_index(drop=True)
+
+
+def significance(summary: pd.DataFrame, runs: pd.DataFrame, family: str, tracking_uri: str | None) -> Table:
+    """Paired tests between the paradigms' best rows on a task (per-user values
+    averaged over seeds), Holm-corrected over the task's pairs."""
+    best = best_per_paradigm(summary, family)
+    values: dict[str, pd.Series] = {}
+    for _, r in best.iterrows():
+        chosen = runs[(runs["family"] == family) & (runs["entry"] == r["entry"])]
+        per_seed = [per_user_values(run_id, family, r["main_score"], tracking_uri) for run_id in chosen["run_id"]]
+        values[f"{r['entry']} ({r['paradigm']})"] = pd.concat(per_seed, axis=1).mean(axis=1) if per_seed else pd.Series(dtype=float)
+    table = pairwise(values)
+    unit = "per-user AUC (users with both labels)" if family == "ctr" else f"per-user {_main_name(summary, family)}"
+    frame = pd.DataFrame([{"A": r["a"], "B": r["b"], "users": int(r["users"]),
+                           "mean(A − B)": f"{r['mean_diff']:+.4f}", "p": _p(r["p"]), "p (Holm)": _p(r["p_holm"]),
+                           "significant at 0.05": "yes" if r["significant"] else "no"}
+                          for _, r in table.iterrows()])
+    task = summary.loc[summary["family"] == family, "task"].iloc[0]
+    return Table(f"{task}: paradigm pairs", frame, f"Unit: {unit}, averaged over seeds per user. {TEST_NAME}.")
+
+
+def _p(value: float) -> str:
+    if value is None or math.isnan(value):
+        return "—"
+    return f"{value:.2e}" if value < 1e-3 else f"{value:.3f}"
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def figures(summary: pd.DataFrame, config: StudyConfig) -> dict[str, Any]:
+    """name -> plotly figure: accuracy per row, the few-shot curve, accuracy vs cost."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    families = [f for f in config.tasks if f in set(summary["family"])]
+    out: dict[str, Any] = {}
+    order = _entry_order(summary)
+
+    fig = make_subplots(rows=1, cols=len(families), subplot_titles=[config.tasks[f] for f in families],
+                        horizontal_spacing=0.08)
+    for col, family in enumerate(families, start=1):
+        part = summary[summary["family"] == family].set_index("entry")
+        names = [e for e in order if e in part.index]
+        fig.add_trace(go.Bar(y=names, x=part.loc[names, "main"], orientation="h",
+                             error_x={"type": "data", "array": part.loc[names, "std"]},
+                             marker_color=[COLORS.get(p, "#333") for p in part.loc[names, "paradigm"]],
+                             showlegend=False, hovertext=part.loc[names, "paradigm"]), row=1, col=col)
+        fig.update_xaxes(title_text=_main_name(summary, family), row=1, col=col)
+        fig.update_yaxes(autorange="reversed", row=1, col=col)
+    fig.update_layout(title="Accuracy per row (mean ± std over seeds; colour = paradigm)",
+                      height=120 + 22 * len(order), width=420 * max(len(families), 1), template="plotly_white")
+    out["accuracy"] = fig
+
+    curve_families = [f for f in families if summary.loc[summary["family"] == f, "budget"].notna().any()]
+    if curve_families:
+        fig = make_subplots(rows=1, cols=len(curve_families), subplot_titles=[config.tasks[f] for f in curve_families])
+        for col, family in enumerate(curve_families, start=1):
+            part = summary[summary["family"] == family]
+            tuned = part[part["budget"].notna()].copy()
+            tuned["base"] = tuned["entry"].str.extract(r"^(.*?)-n\d+")[0]
+            for base, line in tuned.groupby("base"):
+                line = line.sort_values("budget")
+                fig.add_trace(go.Scatter(x=line["budget"].astype(int).astype(str), y=line["main"],
+                                         error_y={"type": "data", "array": line["std"]}, mode="lines+markers",
+                                         name=f"{base} ({line['paradigm'].iloc[0]})", legendgroup=base,
+                                         showlegend=col == 1,
+                                         line={"color": COLORS.get(line["paradigm"].iloc[0], "#333")}),
+                              row=1, col=col)
+            for _, ref in best_per_paradigm(part[part["budget"].isna()], family).iterrows():
+                fig.add_hline(y=ref["main"], line_dash="dot", line_color=COLORS.get(ref["paradigm"], "#333"),
+                              annotation_text=ref["entry"], annotation_position="top left", row=1, col=col)
+            fig.update_xaxes(title_text="training samples (budget)", type="category", row=1, col=col)
+            fig.update_yaxes(title_text=_main_name(summary, family), row=1, col=col)
+        fig.update_layout(title="Few-shot curve: accuracy against the number of training samples "
+                                "(dotted: each other paradigm's best row)",
+                          height=460, width=560 * len(curve_families), template="plotly_white")
+        out["fewshot"] = fig
+
+    fig = make_subplots(rows=2, cols=len(families), subplot_titles=[config.tasks[f] for f in families] * 2,
+                        vertical_spacing=0.16)
+    seen_paradigms: set[str] = set()
+    for col, family in enumerate(families, start=1):
+        part = summary[summary["family"] == family]
+        for row, (column, label) in enumerate((("cost.fit_seconds", "fit seconds"),
+                                               ("cost.trainable_parameters", "trainable parameters (0 shown at 1)")),
+                                              start=1):
+            for paradigm, group in part.groupby("paradigm"):
+                x = group[column].fillna(0).clip(lower=1e-2 if row == 1 else 1)
+                fig.add_trace(go.Scatter(x=x, y=group["main"], mode="markers+text", text=group["entry"],
+                                         textposition="top center", textfont={"size": 9},
+                                         marker={"color": COLORS.get(paradigm, "#333"), "size": 9},
+                                         name=paradigm, legendgroup=paradigm,
+                                         showlegend=paradigm not in seen_paradigms),
+                              row=row, col=col)
+                seen_paradigms.add(paradigm)
+            fig.update_xaxes(type="log", title_text=label, row=row, col=col)
+            fig.update_yaxes(title_text=_main_name(summary, family), row=row, col=col)
+    fig.update_layout(title="Accuracy against cost", height=900, width=520 * max(len(families), 1),
+                      template="plotly_white")
+    out["cost"] = fig
+    return out
+
+
+def write_png(fig: Any, path: Path) -> str:
+    """The figure as a static PNG: kaleido when it works here, else a matplotlib
+    rendering of the same traces. Returns which renderer wrote it."""
+    try:
+        fig.write_image(str(path), scale=1)
+        return "kaleido"
+    except Exception:
+        _matplotlib_png(fig, path)
+        return "matplotlib"
+
+
+def _matplotlib_png(fig: Any, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    layout = fig.layout
+    axes_names = sorted({(t.xaxis or "x") for t in fig.data}, key=lambda a: int(a[1:] or 1))
+    n = max(len(axes_names), 1)
+    cols = min(n, 3)
+    rows = -(-n // cols)
+    figure, axes = plt.subplots(rows, cols, figsize=(5.5 * cols, 4.5 * rows), squeeze=False)
+    index = {name: axes.flat[i] for i, name in enumerate(axes_names)}
+    for trace in fig.data:
+        ax = index[trace.xaxis or "x"]
+        color = getattr(getattr(trace, "marker", None), "color", None)
+        if trace.type == "bar":
+            ax.barh(list(trace.y), list(trace.x), color=color if isinstance(color, (list, tuple)) else None)
+            ax.invert_yaxis()
+        else:
+            x = list(trace.x)
+            ax.plot(x, list(trace.y), "o-" if "lines" in (trace.mode or "") else "o", label=trace.name,
+                    color=color if isinstance(color, str) else None)
+            xaxis = getattr(layout, "xaxis" + (trace.xaxis or "x")[1:], None)
+            if xaxis is not None and xaxis.type == "log":
+                ax.set_xscale("log")
+    for ax in axes.flat:
+        if ax.lines:
+            ax.legend(fontsize=7)
+    figure.suptitle(layout.title.text or "", fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+
+
+# ------------------------------------------------------------------------------ output
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    if frame.empty:
+        return "_(none)_\n"
+    cells = frame.map(lambda s: str(s).replace("|", "\\|").replace("\n", " "))
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(row) + " |" for row in cells.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def html_table(frame: pd.DataFrame) -> str:
+    if frame.empty:
+        return "<p><em>(none)</em></p>"
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v)).replace('**best**', '<b>best</b>')}</td>"
+                                    for v in row) + "</tr>" for row in frame.itertuples(index=False))
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def conclusions(summary: pd.DataFrame, sig: dict[str, Table], config: StudyConfig) -> list[str]:
+    """Which paradigm wins on which task, with the numbers and the cost."""
+    lines = []
+    for family in config.tasks:
+        best = best_per_paradigm(summary, family)
+        if best.empty:
+            continue
+        top = best.iloc[0]
+        cost = (f"fit {top['cost.fit_seconds']:.0f} s, inference {top['cost.score_seconds']:.0f} s, "
+                f"{_count(top['cost.trainable_parameters'])} trainable parameters")
+        text = (f"**{top['task']}**: {top['paradigm']} wins with {top['entry']} "
+                f"({top['main_score']} {top['main']:.4f} ± {top['std']:.4f}; {cost}).")
+        if len(best) > 1:
+            second = best.iloc[1]
+            pair = _pair_row(sig.get(family), top, second)
+            verdict = ""
+            if pair is not None:
+                verdict = (" — significant" if pair["significant at 0.05"] == "yes" else " — not significant") + \
+                          f" (Holm-adjusted p = {pair['p (Holm)']})"
+            text += (f" Runner-up paradigm: {second['paradigm']} ({second['entry']}, {second['main']:.4f}, "
+                     f"fit {second['cost.fit_seconds']:.0f} s){verdict}.")
+            others = ", ".join(f"{r['paradigm']} {r['main']:.4f} ({r['entry']})" for _, r in best.iloc[2:].iterrows())
+            if others:
+                text += f" Then: {others}."
+        lines.append(text)
+    return lines
+
+
+def _pair_row(table: Table | None, a: pd.Series, b: pd.Series):
+    if table is None or table.frame.empty:
+        return None
+    names = {f"{a['entry']} ({a['paradigm']})", f"{b['entry']} ({b['paradigm']})"}
+    for _, row in table.frame.iterrows():
+        if {row["A"], row["B"]} == names:
+            return row
+    return None
+
+
+def build_report(cells: pd.DataFrame, config: StudyConfig, tracking_uri: str | None, out: Path,
+                 elapsed_seconds: float | None = None) -> dict[str, Path]:
+    """Write report.md (with PNG figures beside it), report.html (self-contained, plotly
+    inline) and runs.csv (the runs the tables come from) into `out`."""
+    from benchmark.tracking.store import resolve_tracking_uri
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs, failures = read_runs(cells, tracking_uri)
+    summary = summarize(runs)
+    families = [f for f in config.tasks if not summary.empty and f in set(summary["family"])]
+    tables = [main_table(summary, config)] if families else []
+    per_task = [task_table(summary, f) for f in families]
+    sig = {f: significance(summary, runs, f, tracking_uri) for f in families}
+    conclusion = conclusions(summary, sig, config) if families else []
+    figs = figures(summary, config) if families else {}
+    renderers = {name: write_png(fig, out / f"{name}.png") for name, fig in figs.items()}
+    if not runs.empty:
+        runs.sort_values(["family", "entry", "seed"]).to_csv(out / "runs.csv", index=False)
+    (out / "config.json").write_text(json.dumps(config.describe(), indent=2, default=str))
+
+    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    settings = _settings_lines(config, runs, tracking_uri and resolve_tracking_uri(tracking_uri), elapsed_seconds,
+                               generated)
+    md = [f"# Paradigm study: {config.dataset}\n",
+          "Is it worth fine-tuning an LLM, or prompt-tuning it, or is an ID model trained from scratch still "
+          "better, and at what cost? Every number below is read from the MLflow runs of this study "
+          "(their ids are in `runs.csv`).\n", "## Settings\n", *[f"- {s}" for s in settings], ""]
+    if config.partial:
+        md.insert(1, "> **Quick look: partial runs.** Every run here evaluated only the first users or rows of its "
+                     "task (tagged `partial`, never ranked on the leaderboard); the numbers show that the pipeline "
+                     "works, not how the paradigms compare.\n")
+    if config.reductions:
+        md += ["## Settings reduced by compute\n", *[f"- {r}" for r in config.reductions], ""]
+    md += ["## Departures from the papers\n", *[f"- {d}" for d in config.paper_departures], ""]
+    if conclusion:
+        md += ["## Who wins, at what cost\n", *[f"- {c}" for c in conclusion], ""]
+    for table in tables:
+        md += [f"## {table.title}\n", markdown_table(table.frame), table.note, ""]
+    if "accuracy" in figs:
+        md += ["![accuracy](accuracy.png)\n"]
+    md += ["## Per task: accuracy and every cost\n"]
+    for table in per_task:
+        md += [f"### {table.title}\n", markdown_table(table.frame)]
+    if "fewshot" in figs:
+        md += ["## Few-shot curve\n", "Accuracy against the training budget of the tuned LLM rows (TALLRec's "
+               "few-shot view); the dotted lines are the best row of each untuned paradigm.\n",
+               "![few-shot curve](fewshot.png)\n"]
+    if "cost" in figs:
+        md += ["## Accuracy against cost\n", "![accuracy against cost](cost.png)\n"]
+    md += ["## Paired significance between paradigms\n",
+           f"Each paradigm is represented by its best row on the task. {TEST_NAME}; per-user values are "
+           "averaged over the row's seeds first, and only users present in both rows count.\n"]
+    for family in families:
+        md += [f"### {sig[family].title}\n", markdown_table(sig[family].frame), sig[family].note, ""]
+    if len(failures):
+        md += ["## Failed or missing cells\n", "Cells of the grid without a finished run (a FAILED run keeps "
+               "its reason in the store; MISSING: not run yet).\n", markdown_table(failures), ""]
+    md += [f"_Figures: plotly in report.html; PNGs by {', '.join(sorted(set(renderers.values()))) or '—'}._\n"]
+    md_path = out / "report.md"
+    md_path.write_text("\n".join(md))
+
+    parts = [f"<h1>Paradigm study: {html.escape(config.dataset)}</h1>"]
+    if config.partial:
+        parts.append("<p class='warn'><b>Quick look: partial runs.</b> Every run evaluated only the first users "
+                     "or rows of its task; not a comparison of the paradigms.</p>")
+    parts.append("<h2>Settings</h2><ul>" + "".join(f"<li>{_inline(s)}</li>" for s in settings) + "</ul>")
+    if config.reductions:
+        parts.append("<h2>Settings reduced by compute</h2><ul>" +
+                     "".join(f"<li>{html.escape(r)}</li>" for r in config.reductions) + "</ul>")
+    parts.append("<h2>Departures from the papers</h2><ul>" +
+                 "".join(f"<li>{html.escape(d)}</li>" for d in config.paper_departures) + "</ul>")
+    if conclusion:
+        parts.append("<h2>Who wins, at what cost</h2><ul>" + "".join(f"<li>{_inline(c)}</li>" for c in conclusion)
+                     + "</ul>")
+    for table in tables:
+        parts.append(f"<h2>{html.escape(table.title)}</h2>{html_table(table.frame)}<p>{_inline(table.note)}</p>")
+    first = True
+    for name in ("accuracy",):
+        if name in figs:
+            parts.append(figs[name].to_html(full_html=False, include_plotlyjs="inline" if first else False))
+            first = False
+    parts.append("<h2>Per task: accuracy and every cost</h2>")
+    for table in per_task:
+        parts.append(f"<h3>{html.escape(table.title)}</h3>{html_table(table.frame)}")
+    for name, title in (("fewshot", "Few-shot curve"), ("cost", "Accuracy against cost")):
+        if name in figs:
+            parts.append(f"<h2>{title}</h2>")
+            parts.append(figs[name].to_html(full_html=False, include_plotlyjs="inline" if first else False))
+            first = False
+    parts.append(f"<h2>Paired significance between paradigms</h2><p>{html.escape(TEST_NAME)}</p>")
+    for family in families:
+        parts.append(f"<h3>{html.escape(sig[family].title)}</h3>{html_table(sig[family].frame)}"
+                     f"<p>{html.escape(sig[family].note)}</p>")
+    if len(failures):
+        parts.append(f"<h2>Failed or missing cells</h2>{html_table(failures)}")
+    style = ("body{font-family:system-ui,sans-serif;max-width:1400px;margin:2em auto;padding:0 1em}"
+             "table{border-collapse:collapse;margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;"
+             "padding:3px 7px;text-align:left}th{background:#f3f3f3}.warn{background:#fff3cd;padding:.6em}")
+    html_path = out / "report.html"
+    html_path.write_text(f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Paradigm study: "
+                         f"{html.escape(config.dataset)}</title><style>{style}</style></head><body>"
+                         + "\n".join(parts) + "</body></html>")
+    return {"markdown": md_path, "html": html_path, **{f"{n}.png": out / f"{n}.png" for n in figs}}
+
+
+def _inline(text: str) -> str:
+    """Markdown-ish emphasis of our own generated text, escaped first."""
+    import re
+
+    escaped = html.escape(text)
+    escaped = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", escaped)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", escaped)
+
+
+def _settings_lines(config: StudyConfig, runs: pd.DataFrame, uri: str | None, elapsed: float | None,
+                    generated: str) -> list[str]:
+    import torch
+
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else \
+        f"CPU ({torch.get_num_threads()} torch threads, {platform.machine()})"
+    lines = [f"mode: `{config.mode}`; device: {device}; generated {generated}",
+             "tasks: " + ", ".join(f"`{t}`" for t in config.tasks.values()),
+             f"training budgets of the tuned LLM rows: {config.budgets}",
+             f"runs: {len(runs)} finished (or reused) MLflow runs" + (f" in {uri}" if uri else "")]
+    if elapsed is not None:
+        lines.append(f"wall time of this invocation: {elapsed / 60:.1f} min (reused runs cost nothing)")
+    models = sorted({m for m in runs.get("llm_model", pd.Series(dtype=str)).dropna() if m})
+    if models:
+        lines.append("pre-trained models: " + ", ".join(f"`{m}`" for m in models))
+    return lines

@@ -1,0 +1,106 @@
+"""Running the study's grid through the normal runner: every cell (entry, task, seed) is
+an MLflow run with its run key, so a finished cell is reused by the next invocation."""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import pandas as pd
+
+from benchmark.api import Submission, available_submissions, find_submission
+from benchmark.study.grid import Entry, StudyConfig
+
+
+def entry_submission(entry: Entry) -> Submission:
+    """The entry's submission: the card's, or a named variant (`<name>-n64`) with the
+    budget (`train_samples`) and overrides as hyperparameters."""
+    submission = find_submission(entry.submission)
+    hyperparameters = dict(entry.overrides)
+    if entry.budget is not None:
+        hyperparameters["train_samples"] = entry.budget
+    if not hyperparameters:
+        return submission
+    return submission.variant(entry.suffix, **hyperparameters)
+
+
+def installed() -> set[str]:
+    return set(available_submissions())
+
+
+# Rows that train for minutes; the other non-LLM rows take seconds.
+TRAINED_FROM_DATA = ("sasrec", "text-sasrec")
+
+
+def cells_in_order(config: StudyConfig) -> list[tuple[Entry, str]]:
+    """(entry, family) cells: the rows that take seconds, then the next-item models,
+    then the LLM rows by increasing budget (CTR first), so an interrupted study has
+    every paradigm and the start of each curve."""
+    cells = [(entry, family) for entry in config.entries for family in entry.families if family in config.tasks]
+    position = {id(entry): i for i, entry in enumerate(config.entries)}
+
+    def cost(cell: tuple[Entry, str]) -> tuple:
+        entry, family = cell
+        if entry.model_kind == "llm":
+            return (2, entry.budget or 0, family != "ctr", position[id(entry)])
+        return (int(entry.submission in TRAINED_FROM_DATA), 0, False, position[id(entry)])
+
+    return sorted(cells, key=cost)
+
+
+def finished_cells(config: StudyConfig, tracking_uri: str | None,
+                   log: Callable[[str], None] = print) -> pd.DataFrame:
+    """The grid's cells that have a finished run in the store, without running anything
+    (missing cells are rows with status MISSING): for a report on a study in progress."""
+    from benchmark.data import prepare
+    from benchmark.runner import run_key
+    from benchmark.tasks import load_task
+    from benchmark.tracking.store import ResultsStore
+
+    store = ResultsStore(tracking_uri)
+    tasks = {family: load_task(task) for family, task in config.tasks.items()}
+    prepared = {family: prepare(task) for family, task in tasks.items()}
+    rows = []
+    for entry, family in cells_in_order(config):
+        task = tasks[family]
+        submission = entry_submission(entry)
+        for seed in entry.seeds or task.seeds:
+            key = run_key(submission, task, seed, prepared[family], config.limit_users.get(family))
+            run = store.finished_run(task.experiment_name, key)
+            rows.append({"task": task.task, "submission": entry.name, "paradigm": submission.card.paradigm,
+                         "seed": seed, "status": "REUSED" if run else "MISSING",
+                         "run_id": run.info.run_id if run else None,
+                         "reason": None if run else "no finished run yet", "entry": entry.name, "family": family,
+                         "base_submission": entry.submission, "budget": entry.budget})
+    missing = sum(r["status"] == "MISSING" for r in rows)
+    log(f"study: {len(rows) - missing} of {len(rows)} runs finished in the store, {missing} missing")
+    return pd.DataFrame(rows)
+
+
+def run_grid(config: StudyConfig, tracking_uri: str | None,
+             log: Callable[[str], None] = print) -> pd.DataFrame:
+    """Evaluate every cell; returns one row per run (the runner's rows, with `entry`,
+    `family`, `budget` and `wall_seconds` added). Failed cells are rows too."""
+    from benchmark.runner import evaluate
+
+    cells = cells_in_order(config)
+    rows = []
+    started = time.perf_counter()
+    for index, (entry, family) in enumerate(cells, start=1):
+        task = config.tasks[family]
+        log(f"study [{index}/{len(cells)}] {entry.name} on {task} "
+            f"(seeds {list(entry.seeds) if entry.seeds else 'of the task'}; "
+            f"{time.perf_counter() - started:.0f} s so far)")
+        cell_started = time.perf_counter()
+        try:
+            runs = evaluate(entry_submission(entry), task, seeds=list(entry.seeds) if entry.seeds else None,
+                            tracking_uri=tracking_uri, limit_users=config.limit_users.get(family))
+        except Exception as error:  # a cell that cannot start (data, card) is reported, the rest goes on
+            log(f"study: {entry.name} on {task}: {type(error).__name__}: {error}")
+            runs = pd.DataFrame([{"task": task, "submission": entry.name, "status": "FAILED",
+                                  "reason": f"{type(error).__name__}: {error}"}])
+        runs["entry"], runs["family"] = entry.name, family
+        runs["base_submission"] = entry.submission
+        runs["budget"] = entry.budget
+        runs["wall_seconds"] = time.perf_counter() - cell_started
+        rows.append(runs)
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()

@@ -1,0 +1,109 @@
+"""The paradigm study: the grid per mode, the paired tests, and `llm4rec study paradigms
+--quick` end to end on the synthetic tasks with a tiny Llama and a tiny BERT (every
+cell an MLflow run, reused on the second invocation, and a report with its tables and
+figures)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+from typer.testing import CliRunner
+
+from benchmark.cli import app
+from benchmark.study.grid import build_config
+from benchmark.study.stats import holm, pairwise, paired_test
+from paradigm_fixtures import make_tiny_encoder, make_tiny_llama, write_tasks
+
+
+def test_holm_adjusts_step_down():
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, float("nan")])[0] == 0.5 and np.isnan(holm([0.5, float("nan")])[1])
+    assert holm([0.3, 0.4]) == pytest.approx([0.6, 0.6])  # monotone
+    assert holm([0.9, 0.8]) == [1.0, 1.0]  # capped at 1
+
+
+def test_paired_test_uses_common_users_only():
+    rng = np.random.default_rng(0)
+    a = pd.Series(rng.random(60), index=range(60))
+    b = pd.Series(a.to_numpy()[10:] - 0.2, index=range(10, 60))  # 50 users in common, a better on each
+    result = paired_test(a, b)
+    assert result["users"] == 50 and result["mean_diff"] == pytest.approx(0.2) and result["p"] < 1e-6
+    assert paired_test(a, a)["p"] == 1.0
+    table = pairwise({"x": a, "y": b, "z": a + 0.01})
+    assert list(zip(table["a"], table["b"])) == [("x", "y"), ("x", "z"), ("y", "z")]
+    assert (table["p_holm"] >= table["p"]).all() and table["significant"].all()
+
+
+def test_the_grid_per_mode():
+    gpu = build_config("ml-100k", "gpu")
+    assert gpu.reductions == [] and gpu.budgets == [0, 16, 64, 256, 1024] and not gpu.partial
+    names = [e.name for e in gpu.entries]
+    assert {"sasrec", "text-sasrec", "pop", "lr", "deepfm", "tallrec-lite-n0", "tallrec-lite-n1024-e4",
+            "softprompt-n16-e4"} <= set(names)
+    assert gpu.tasks == {"sequential": "sequential/ml-100k", "zeroshot": "zeroshot/ml-100k",
+                         "ctr": "ctr/ml-100k-sample"}
+    cpu = build_config("ml-100k", "cpu")
+    assert cpu.budgets == [0, 16, 64] and cpu.reductions and "tallrec-lite-n64-b2-e1" in [e.name for e in cpu.entries]
+    assert any("zeroshot/ml-100k: only the first 50" in r for r in cpu.reductions)
+    quick = build_config("ml-100k", "quick")
+    assert quick.partial and quick.budgets == [16] and all(e.seeds == (0,) for e in quick.entries)
+    custom = build_config("ml-100k", "quick", llm="/some/model")
+    assert all(e.name.startswith(("tallrec-lite-n16-e1-m", "softprompt-n16-e1-m")) for e in custom.entries
+               if e.budget is not None)
+    with pytest.raises(ValueError, match="'tallrec-lite' is not installed"):
+        build_config("ml-100k", "cpu", available={"pop", "sasrec", "lr", "deepfm", "text-sasrec"})
+
+
+def test_quick_study_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.setenv("LLM4REC_TASKS", str(write_tasks(tmp_path / "tasks")))
+    llm = make_tiny_llama(tmp_path / "tiny-llama")
+    encoder = make_tiny_encoder(tmp_path / "tiny-bert")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    out = tmp_path / "report"
+    args = ["study", "paradigms", "--dataset", "synthetic", "--quick", "--out", str(out), "--tracking-uri", uri,
+            "--llm", llm, "--text-encoder", encoder]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output + repr(result.exception)
+
+    md = (out / "report.md").read_text()
+    for heading in ("## Main table: accuracy per paradigm and task, with cost", "## Who wins, at what cost",
+                    "## Few-shot curve", "## Accuracy against cost", "## Paired significance between paradigms",
+                    "## Settings reduced by compute", "Quick look: partial runs"):
+        assert heading in md, heading
+    assert "## Failed or missing cells" not in md, md
+    for row in ("| non-personalized | pop |", "| id-from-scratch | sasrec-e3 |", "| id-from-scratch | lr |",
+                "| pretrain-finetune | text-sasrec-e3-m", "| instruction-tuning | tallrec-lite-n16-e1-m",
+                "| prompt-tuning | softprompt-n16-e1-m"):
+        assert row in md, row
+    assert "sequential/synthetic NDCG@5 | zeroshot/synthetic NDCG@5 | ctr/synthetic-sample AUC" in md
+    html = (out / "report.html").read_text()
+    assert html.startswith("<!DOCTYPE html>") and "plotly" in html.lower() and "<table>" in html
+    assert "<script src=" not in html  # plotly.js is inline: the file stands alone
+    for png in ("accuracy.png", "fewshot.png", "cost.png"):
+        assert (out / png).stat().st_size > 1000
+
+    # The tables come from the MLflow runs: every run id of runs.csv is a finished run
+    # there, with the cost metrics beside the accuracy.
+    runs = pd.read_csv(out / "runs.csv")
+    client = MlflowClient(uri)
+    assert len(runs) == 14 and runs["partial"].all()
+    for run_id in runs["run_id"]:
+        assert client.get_run(run_id).info.status == "FINISHED"
+    tuned = runs[runs["entry"].str.startswith(("tallrec-lite", "softprompt"))]
+    assert (tuned["cost.train_samples"] == 16).all() and (tuned["cost.tokens"] > 0).all()
+    assert (tuned["cost.trainable_parameters"] > 0).all()
+
+    # A second invocation reuses every finished cell: no new run.
+    experiments = client.search_experiments()
+    before = sum(len(client.search_runs([e.experiment_id])) for e in experiments)
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    after = sum(len(client.search_runs([e.experiment_id])) for e in client.search_experiments())
+    assert after == before
+
+    # --report-only runs nothing and reports the same table from the store.
+    result = CliRunner().invoke(app, args + ["--report-only", "--out", str(tmp_path / "again")])
+    assert result.exit_code == 0, result.output
+    table = md.split("## Main table")[1].split("![accuracy]")[0]
+    assert table == (tmp_path / "again" / "report.md").read_text().split("## Main table")[1].split("![accuracy]")[0]
