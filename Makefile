@@ -24,9 +24,12 @@ $(BIN)/llm4rec: pyproject.toml
 setup: $(BIN)/llm4rec
 	$(BIN)/llm4rec assets fetch
 
-## run: the standard evaluation of the shipped baselines, logged to ./mlflow.db
+## run: the standard evaluation of the shipped baselines, logged to ./mlflow.db, then the
+## leaderboard built from it (./leaderboard-snapshot, static export in ./leaderboard-export)
 run: setup
 	$(BIN)/llm4rec run --task $(TASK) $(foreach s,$(BASELINES),--submission $(s))
+	$(BIN)/llm4rec leaderboard snapshot
+	$(BIN)/llm4rec leaderboard export --format html --format md --format csv --out leaderboard-export
 
 ## results: the ranked table of the standard task
 results: $(BIN)/llm4rec
