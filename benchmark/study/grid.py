@@ -18,7 +18,7 @@ from typing import Any
 
 FAMILIES = ("sequential", "zeroshot", "ctr")
 BUDGETED = ("tallrec-lite", "softprompt")
-# Overrides of a card's hyperparameters show in the row's name: tallrec-lite-n64-e1-b2.
+# Overrides of a card's hyperparameters show in the row's name: tallrec-lite-b2-e1-n64.
 SHORT_NAMES = {"epochs": "e", "batch_size": "b"}
 
 
@@ -45,9 +45,9 @@ class Entry:
 
     @property
     def suffix(self) -> str | None:
+        """Overrides, then the budget last (`b2-e1-n64`), so that a model's budgets share
+        the name up to their last '-' (the leaderboard draws them as one line)."""
         parts = []
-        if self.budget is not None:
-            parts.append(f"n{self.budget}")
         for key, value in sorted(self.overrides.items()):
             if key in ("model", "text_encoder"):
                 parts.append("m" + hashlib.sha256(str(value).encode()).hexdigest()[:6])
@@ -55,6 +55,8 @@ class Entry:
                 parts.append(f"{SHORT_NAMES[key]}{value}")
             else:
                 raise ValueError(f"study: no short name for the override {key!r}")
+        if self.budget is not None:
+            parts.append(f"n{self.budget}")
         return "-".join(parts) or None
 
     @property
@@ -186,12 +188,16 @@ def build_config(dataset: str = "ml-100k", mode: str = "cpu", available: set[str
                               f"{MODES['gpu']['tuning']} (the cards: 2 epochs, batch 4)")
         for name in settings["skip"]:
             if available is None or name in available:
-                reductions.append(f"{name} left out (its cost on this machine)")
+                reductions.append(f"{name} left out: a SmolLM2 prompt with the 20 candidates listed for every "
+                                  "user, scored again in the task's 8 position-bias and shuffle passes, takes "
+                                  "hours on 2 CPU cores (it runs in the gpu mode)")
         if settings["next_item_epochs"]:
             reductions.append(f"sasrec and text-sasrec trained for at most {settings['next_item_epochs']} epochs")
         for family, limit in settings["limit_users"].items():
             if limit is not None:
                 unit = "test rows" if family == "ctr" else "test users"
-                reductions.append(f"{tasks[family]}: only the first {limit} {unit} (partial runs, never ranked)")
+                reductions.append(f"{tasks[family]}: only the first {limit} {unit} for every row (partial runs, "
+                                  "tagged partial and never ranked on the leaderboard; the rows of the task are "
+                                  "compared on the same users)")
     return StudyConfig(dataset, mode, tasks, entries, dict(settings["limit_users"]), used_budgets, reductions,
                        list(PAPER_DEPARTURES))

@@ -52,7 +52,8 @@ def read_runs(cells: pd.DataFrame, tracking_uri: str | None) -> tuple[pd.DataFra
     for _, cell in ok.iterrows():
         run = store.client.get_run(cell["run_id"])
         tags, metrics = run.data.tags, {metric_name(k): v for k, v in run.data.metrics.items()}
-        rows.append({"entry": cell["entry"], "family": cell["family"], "task": tags.get("task"),
+        rows.append({"entry": cell["entry"], "base": cell.get("base_submission"), "family": cell["family"],
+                     "task": tags.get("task"),
                      "submission": tags.get("submission"), "paradigm": tags.get("paradigm"),
                      "budget": cell.get("budget"), "seed": int(tags.get("seed", -1)), "run_id": cell["run_id"],
                      "main_score": tags.get("main_score"), "main": metrics.get(tags.get("main_score"), np.nan),
@@ -106,6 +107,7 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     grouped = runs.groupby(["family", "entry"], sort=False)
     table = grouped.agg(task=("task", "first"), paradigm=("paradigm", "first"), budget=("budget", "first"),
+                        base=("base", "first"),
                         main_score=("main_score", "first"), main=("main", "mean"), seeds=("seed", "nunique"),
                         partial=("partial", "any"))
     table["std"] = grouped["main"].std(ddof=1).fillna(0.0)
@@ -250,9 +252,8 @@ def figures(summary: pd.DataFrame, config: StudyConfig) -> dict[str, Any]:
         fig = make_subplots(rows=1, cols=len(curve_families), subplot_titles=[config.tasks[f] for f in curve_families])
         for col, family in enumerate(curve_families, start=1):
             part = summary[summary["family"] == family]
-            tuned = part[part["budget"].notna()].copy()
-            tuned["base"] = tuned["entry"].str.extract(r"^(.*?)-n\d+")[0]
-            for base, line in tuned.groupby("base"):
+            tuned = part[part["budget"].notna()]
+            for base, line in tuned.groupby("base", sort=False):
                 line = line.sort_values("budget")
                 fig.add_trace(go.Scatter(x=line["budget"].astype(int).astype(str), y=line["main"],
                                          error_y={"type": "data", "array": line["std"]}, mode="lines+markers",
@@ -333,7 +334,7 @@ def _matplotlib_png(fig: Any, path: Path) -> None:
             if xaxis is not None and xaxis.type == "log":
                 ax.set_xscale("log")
     for ax in axes.flat:
-        if ax.lines:
+        if any(not str(line.get_label()).startswith("_") for line in ax.lines):
             ax.legend(fontsize=7)
     figure.suptitle(layout.title.text or "", fontsize=10)
     figure.tight_layout()
