@@ -1,0 +1,31 @@
+"""Shared machinery of the LLM and text-encoder submissions: model loading with an
+identity for the run's tags, prompts, pointwise likelihood scoring with a shared KV
+cache, and listwise generation with parsing of the output into catalogue items."""
+from benchmark.llm.models import CausalLM, TextEncoder, load_causal_lm, load_text_encoder
+from benchmark.llm.pointwise import Usage, score_candidates, score_candidates_naive
+from benchmark.llm.prompts import (
+    ANSWER_LEAD,
+    DEFAULT_TEMPLATE,
+    Demonstration,
+    model_prompt,
+    prompt_hash,
+    render,
+    sample_demonstrations,
+)
+
+__all__ = [
+    "ANSWER_LEAD",
+    "DEFAULT_TEMPLATE",
+    "CausalLM",
+    "Demonstration",
+    "TextEncoder",
+    "Usage",
+    "load_causal_lm",
+    "load_text_encoder",
+    "model_prompt",
+    "prompt_hash",
+    "render",
+    "sample_demonstrations",
+    "score_candidates",
+    "score_candidates_naive",
+]

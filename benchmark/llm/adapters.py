@@ -1,0 +1,151 @@
+"""The common part of the first-party LLM and text-encoder submissions: `TextModel`
+(requests as text, identity, token counts) and `PointwiseLLM` (likelihood scoring,
+shared by smollm2-pointwise and smollm2-icl).
+
+What the harness reads from such a model after `fit`/`score`:
+- `llm_identity`: {llm.model, llm.weights_sha256, llm.quantization, llm.dtype,
+  llm.decoding, llm.prompt_hash};
+- `tokens`: prompt + scored/generated tokens processed so far (each prompt counted
+  whole, also where its KV cache was reused); `tokens_computed`: the positions actually
+  run through the model;
+- listwise models also keep `llm_stats` (listwise.STAT_KEYS counters).
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from benchmark.api import Catalog, FitContext, Recommender, ScoreRequest, TrainData
+from benchmark.api.threads import torch_threads
+from benchmark.llm.models import load_causal_lm
+from benchmark.llm.pointwise import Usage, score_candidates
+from benchmark.llm.prompts import ANSWER_LEAD, DEFAULT_TEMPLATE, model_prompt, prompt_hash, render
+
+
+class TextModel(Recommender):
+    """Scores a fixed candidate set per user from the history as text."""
+
+    def __init__(self, model: str, device: str | None = None, threads: int = 0,
+                 **hyperparameters: Any) -> None:
+        super().__init__(model=model, device=device, threads=threads, **hyperparameters)
+        self.model_name = str(model)
+        self.device = device
+        self.threads = int(threads)
+        self.tokens = 0
+        self.tokens_computed = 0
+        self.llm_identity: dict[str, str] = {}
+        self._prompt_hashes: list[str] = []
+        self._catalog: Catalog | None = None
+        self._texts: list[str] = []
+
+    # -- subclasses -------------------------------------------------------------------
+
+    def load(self, ctx: FitContext) -> dict[str, str]:
+        """Load the model; return its identity (models.py)."""
+        raise NotImplementedError
+
+    def decoding(self) -> str:
+        """How outputs are produced, for `llm.decoding`."""
+        raise NotImplementedError
+
+    def prompt_parts(self) -> tuple[str, ...]:
+        """Fixed text the submission adds to the task's template (hashed with it)."""
+        return ()
+
+    def score_users(self, request: ScoreRequest, histories: list[list[str]],
+                    candidates: list[list[str]], template: str) -> np.ndarray:
+        raise NotImplementedError
+
+    # -- the contract -----------------------------------------------------------------
+
+    def fit(self, train: TrainData, ctx: FitContext) -> None:
+        with torch_threads(self.threads):
+            identity = self.load(ctx)
+        self._remember_catalog(train.catalog)
+        self.llm_identity = dict(identity) | {"llm.decoding": self.decoding(),
+                                              "llm.prompt_hash": prompt_hash(DEFAULT_TEMPLATE, *self.prompt_parts())}
+
+    def score(self, request: ScoreRequest) -> np.ndarray:
+        if request.candidates is None:
+            raise ValueError(f"{type(self).__name__} ranks a fixed candidate set per user; this request asks "
+                             "for full ranking over the catalogue (candidates=None), which it does not support "
+                             "(use a task with `candidates: {mode: sampled}`)")
+        texts = self.item_texts(request.catalog)
+        histories = [[texts[i] for i in h] for h in request.histories]
+        candidates = [[texts[i] for i in row] for row in np.asarray(request.candidates)]
+        template = request.prompt_template or DEFAULT_TEMPLATE
+        digest = prompt_hash(template, *self.prompt_parts())
+        if digest not in self._prompt_hashes:
+            self._prompt_hashes.append(digest)
+            self.llm_identity["llm.prompt_hash"] = ",".join(self._prompt_hashes)
+        with torch_threads(self.threads):
+            scores = self.score_users(request, histories, candidates, template)
+        return np.asarray(scores)
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def item_texts(self, catalog: Catalog) -> list[str]:
+        if catalog is not self._catalog:
+            self._remember_catalog(catalog)
+        return self._texts
+
+    def _remember_catalog(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+        self._texts = catalog.item_texts()
+
+    def count(self, usage: Usage) -> None:
+        self.tokens += usage.prompt_tokens + usage.continuation_tokens
+        self.tokens_computed += usage.computed_tokens
+
+
+def per_user(values: Sequence[np.ndarray], n_candidates: int) -> np.ndarray:
+    out = np.empty((len(values), n_candidates), dtype=np.float64)
+    for row, v in enumerate(values):
+        out[row] = v
+    return out
+
+
+class PointwiseLLM(TextModel):
+    """Each candidate scores the model's log-likelihood of its text after the prompt and
+    an answer lead-in (pointwise.py); `shared_text` may put text shared by all users
+    (in-context demonstrations) before each user's prompt."""
+
+    def __init__(self, model: str = "smollm2", dtype: str = "auto", length_normalize: bool = False,
+                 method: str = "tree", max_batch_tokens: int = 2048, answer_lead: str = ANSWER_LEAD,
+                 **hyperparameters) -> None:
+        super().__init__(model=model, dtype=dtype, length_normalize=length_normalize, method=method,
+                         max_batch_tokens=max_batch_tokens, answer_lead=answer_lead, **hyperparameters)
+        self.dtype = dtype
+        self.length_normalize = bool(length_normalize)
+        self.method = method
+        self.max_batch_tokens = int(max_batch_tokens)
+        self.answer_lead = str(answer_lead)
+
+    def load(self, ctx: FitContext) -> dict[str, str]:
+        self.lm = load_causal_lm(self.model_name, self.device, self.dtype)
+        self.network = self.lm.model  # frozen: 0 trainable parameters
+        return self.lm.identity
+
+    def decoding(self) -> str:
+        how = "mean" if self.length_normalize else "sum"
+        return f"pointwise log-likelihood ({how} over the candidate's tokens), prefix KV cache ({self.method})"
+
+    def prompt_parts(self) -> tuple[str, ...]:
+        return (self.answer_lead,)
+
+    def shared_text(self, request: ScoreRequest, row: int, template: str) -> str:
+        """Text of the prompt shared by all users (before the user's own prompt)."""
+        return ""
+
+    def score_users(self, request, histories, candidates, template) -> np.ndarray:
+        usage = Usage()
+        rows = []
+        for row, (history, cands) in enumerate(zip(histories, candidates)):
+            prompt = model_prompt(self.lm.tokenizer, render(template, history, cands), self.answer_lead,
+                                  shared=self.shared_text(request, row, template))
+            rows.append(score_candidates(self.lm, prompt, cands, length_normalize=self.length_normalize,
+                                         method=self.method, max_batch_tokens=self.max_batch_tokens,
+                                         usage=usage))
+        self.count(usage)
+        return per_user(rows, request.n_candidates)

@@ -1,0 +1,58 @@
+"""Zero-shot ranking with a sentence encoder: a candidate scores the cosine similarity
+between its text's embedding and the mean embedding of the user's history."""
+from __future__ import annotations
+
+import numpy as np
+
+from benchmark.api import FitContext, TrainData
+from benchmark.api.threads import torch_threads
+from benchmark.llm.adapters import TextModel
+from benchmark.llm.models import load_text_encoder
+
+
+class MiniLMZeroShot(TextModel):
+    """The catalogue's texts are embedded once, in fit (unit vectors, mean pooling)."""
+
+    def __init__(self, model: str = "minilm", batch_size: int = 128, **hyperparameters) -> None:
+        super().__init__(model=model, batch_size=batch_size, **hyperparameters)
+        self.batch_size = int(batch_size)
+
+    def load(self, ctx: FitContext) -> dict[str, str]:
+        self.encoder = load_text_encoder(self.model_name, self.device)
+        self.network = self.encoder.model  # frozen: 0 trainable parameters
+        return self.encoder.identity
+
+    def decoding(self) -> str:
+        return "cosine(mean of the history's embeddings, candidate embedding); mean-pooled, L2-normalised"
+
+    def fit(self, train: TrainData, ctx: FitContext) -> None:
+        super().fit(train, ctx)
+        self.llm_identity["llm.prompt_hash"] = "none (item texts only)"
+        self._embed(self._texts)
+
+    def _embed(self, texts: list[str]) -> None:
+        with torch_threads(self.threads):
+            self.embeddings, tokens = self.encoder.encode(texts, batch_size=self.batch_size)
+        self.tokens += tokens
+        self.tokens_computed += tokens
+
+    def item_texts(self, catalog):
+        if catalog is not self._catalog:  # another catalogue than fit's: embed it too
+            self._remember_catalog(catalog)
+            self._embed(self._texts)
+        return self._texts
+
+    def score(self, request) -> np.ndarray:
+        if request.candidates is None:
+            return super().score(request)  # the clear error
+        self.item_texts(request.catalog)
+        candidates = np.asarray(request.candidates)
+        scores = np.zeros(candidates.shape, dtype=np.float32)
+        for row, history in enumerate(request.histories):
+            if len(history) == 0:
+                continue  # no history: every candidate ties
+            profile = self.embeddings[np.asarray(history)].mean(axis=0)
+            norm = np.linalg.norm(profile)
+            if norm > 0:
+                scores[row] = self.embeddings[candidates[row]] @ (profile / norm)
+        return scores
