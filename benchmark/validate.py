@@ -12,7 +12,9 @@ from benchmark.specs import SpecError
 from benchmark.tasks import TaskSpec, load_task_file
 
 TASKS_DIR = Path(__file__).parent / "tasks"
-CONTRACT_TASKS = {"score": ["contract-sequential.yaml", "contract-topk.yaml"], "predict": ["contract-ctr.yaml"]}
+CONTRACT_TASKS = {"score": ["contract-sequential.yaml", "contract-topk.yaml", "contract-zeroshot.yaml"],
+                  "predict": ["contract-ctr.yaml"]}
+FULL_RANKING = ("contract-sequential.yaml", "contract-topk.yaml")
 
 
 @dataclass
@@ -37,6 +39,8 @@ def validate_submission(ref: str) -> list[Check]:
         return checks + [Check("capabilities", False, "implements neither score() nor predict()")]
     for capability in capabilities:
         for file in CONTRACT_TASKS[capability]:
+            if file in FULL_RANKING and not cls.ranks_full_catalogue:
+                continue  # a candidate-set ranker (LLMs): checked on the sampled-candidate task
             checks += _contract_checks(submission, load_task_file(TASKS_DIR / file), capability)
     return checks
 

@@ -199,3 +199,18 @@ def test_limited_runs_are_partial_and_never_ranked(tracking_uri):
     assert run.data.tags["partial"] == "true" and run.data.params["limit_users"] == "5"
     ranked = finished_runs(ResultsStore(tracking_uri), task)
     assert ranked.run_id.tolist() == full.run_id.tolist()
+
+
+def test_validate_checks_candidate_rankers_on_candidate_sets(make_submission):
+    from benchmark.validate import validate_submission
+
+    first_shown = make_submission("first-shown-v", SPY.replace("class Model(Recommender):",
+                                                              "class Model(Recommender):\n    ranks_full_catalogue = False"),
+                                  paradigm="zero-shot")
+    checks = validate_submission(str(first_shown))
+    names = [c.name for c in checks]
+    assert all(c.ok for c in checks), [(c.name, c.detail) for c in checks if not c.ok]
+    assert any(n.startswith("zeroshot: fit and score") for n in names)
+    assert not any(n.startswith(("sequential", "topk")) for n in names)
+    pop = validate_submission(str(shipped("pop")))
+    assert {c.name.split(":")[0] for c in pop} >= {"sequential", "topk", "zeroshot"}

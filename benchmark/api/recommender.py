@@ -19,6 +19,11 @@ class Recommender:
     array [len(request.features)] of probabilities in [0, 1].
     """
 
+    # Whether score() accepts full-ranking requests (candidates=None). Models that can
+    # only rank a given candidate set (LLM rankers) set False; `llm4rec validate` then
+    # checks them on candidate sets only.
+    ranks_full_catalogue: bool = True
+
     def __init__(self, **hyperparameters: Any) -> None:
         self.hyperparameters = hyperparameters
 

@@ -26,6 +26,8 @@ from benchmark.llm.prompts import ANSWER_LEAD, DEFAULT_TEMPLATE, model_prompt, p
 class TextModel(Recommender):
     """Scores a fixed candidate set per user from the history as text."""
 
+    ranks_full_catalogue = False
+
     def __init__(self, model: str, device: str | None = None, threads: int = 0,
                  **hyperparameters: Any) -> None:
         super().__init__(model=model, device=device, threads=threads, **hyperparameters)

@@ -256,6 +256,8 @@ class YesNoTuned(Recommender):
     `attach(network)`, which makes the trainable part and returns (soft prompt or None,
     trainable parameters, a description for the identity tags)."""
 
+    ranks_full_catalogue = False  # one LLM call per candidate: candidate sets only
+
     base_defaults: dict[str, Any] = {
         "model": "smollm2",       # transformers id, local path, or asset name
         "dtype": "auto",          # auto: bfloat16 where the hardware computes it natively, else float32
