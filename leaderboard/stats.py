@@ -14,6 +14,8 @@ from typing import Hashable, Mapping
 import numpy as np
 import pandas as pd
 
+from benchmark.eval.significance import holm  # noqa: F401 (re-exported)
+
 ALPHA = 0.05
 # Per-user column holding a metric, where the name differs: CTR logs the per-user AUC
 # (what GAUC averages) as `auc`; global AUC does not decompose over users.
@@ -56,20 +58,6 @@ def paired_pvalue(a: np.ndarray, b: np.ndarray) -> float:
     if np.allclose(diff, diff[0], rtol=0, atol=1e-15):  # no spread: t is 0 or infinite
         return 1.0 if abs(diff[0]) <= 1e-15 else 0.0
     return float(stats.ttest_rel(a, b).pvalue)
-
-
-def holm(pvalues) -> np.ndarray:
-    """Holm-Bonferroni adjusted p-values (NaN entries are left out of the family)."""
-    p = np.asarray(pvalues, dtype=float)
-    adjusted = np.full_like(p, np.nan)
-    valid = np.flatnonzero(~np.isnan(p))
-    if not len(valid):
-        return adjusted
-    order = valid[np.argsort(p[valid], kind="stable")]
-    m = len(order)
-    scaled = np.maximum.accumulate(p[order] * (m - np.arange(m)))
-    adjusted[order] = np.minimum(scaled, 1.0)
-    return adjusted
 
 
 def compare_to_leader(matrix: pd.DataFrame, leader: Hashable, alpha: float = ALPHA) -> pd.DataFrame:

@@ -7,21 +7,9 @@ import math
 import numpy as np
 import pandas as pd
 
+from benchmark.eval.significance import holm
+
 TEST_NAME = "Wilcoxon signed-rank test (two-sided, zero differences dropped), Holm-corrected per task"
-
-
-def holm(p_values: list[float]) -> list[float]:
-    """Holm's step-down adjusted p-values (same order as given; NaN stays NaN)."""
-    p = np.asarray(p_values, dtype=float)
-    adjusted = np.full(len(p), np.nan)
-    valid = np.flatnonzero(~np.isnan(p))
-    order = valid[np.argsort(p[valid], kind="stable")]
-    m = len(order)
-    running = 0.0
-    for rank, index in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p[index]))
-        adjusted[index] = running
-    return adjusted.tolist()
 
 
 def paired_test(a: pd.Series, b: pd.Series) -> dict[str, float]:
