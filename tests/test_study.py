@@ -77,7 +77,8 @@ def test_quick_study_end_to_end(tmp_path, monkeypatch):
                 "| pretrain-finetune | text-sasrec-e3-m", "| instruction-tuning | tallrec-lite-e1-m",
                 "| prompt-tuning | softprompt-e1-m"):
         assert row in md, row
-    assert "sequential/synthetic NDCG@5 | zeroshot/synthetic NDCG@5 | ctr/synthetic-sample AUC" in md
+    assert ("sequential/synthetic NDCG@5 (first 100 users) | zeroshot/synthetic NDCG@5 (first 10 users) | "
+            "ctr/synthetic-sample AUC (first 50 rows)") in md
     html = (out / "report.html").read_text()
     assert html.startswith("<!DOCTYPE html>") and "plotly" in html.lower() and "<table>" in html
     assert "<script src=" not in html  # plotly.js is inline: the file stands alone

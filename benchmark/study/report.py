@@ -142,7 +142,7 @@ def main_table(summary: pd.DataFrame, config: StudyConfig) -> Table:
         part = summary[summary["entry"] == entry].set_index("family")
         row = {"paradigm": part["paradigm"].iloc[0], "model": entry}
         for family in families:
-            header = f"{config.tasks[family]} {_main_name(summary, family)}"
+            header = f"{config.tasks[family]} {_main_name(summary, family)}" + _partial_note(summary, config, family)
             if family in part.index:
                 r = part.loc[family]
                 row[header] = f"{r['main']:.4f} ± {r['std']:.4f}" + (f" ({int(r['seeds'])}s)" if r["seeds"] != 1 else "")
@@ -163,6 +163,14 @@ def main_table(summary: pd.DataFrame, config: StudyConfig) -> Table:
     return Table("Main table: accuracy per paradigm and task, with cost", pd.DataFrame(rows), note)
 
 
+def _partial_note(summary: pd.DataFrame, config: StudyConfig, family: str) -> str:
+    """" (first N users)" for a task whose runs are partial."""
+    limit = config.limit_users.get(family)
+    if limit is None or not summary.loc[summary["family"] == family, "partial"].any():
+        return ""
+    return f" (first {limit} {'rows' if family == 'ctr' else 'users'})"
+
+
 def _main_name(summary: pd.DataFrame, family: str) -> str:
     names = summary.loc[summary["family"] == family, "main_score"].dropna()
     return names.iloc[0] if len(names) else ""
@@ -181,7 +189,7 @@ def task_table(summary: pd.DataFrame, family: str) -> Table:
                      **{label: (_seconds(r[c]) if "seconds" in c else _count(r[c]) if c != "cost.peak_rss_mb"
                                 else _fmt(r[c], 0)) for c, label in COSTS.items()}})
     task = part["task"].iloc[0] if len(part) else family
-    partial = " (partial runs: first users only)" if part["partial"].any() else ""
+    partial = " (partial runs: the first test users or rows only)" if part["partial"].any() else ""
     return Table(f"{task}{partial}", pd.DataFrame(rows))
 
 
@@ -373,7 +381,7 @@ def conclusions(summary: pd.DataFrame, sig: dict[str, Table], config: StudyConfi
         top = best.iloc[0]
         cost = (f"fit {top['cost.fit_seconds']:.0f} s, inference {top['cost.score_seconds']:.0f} s, "
                 f"{_count(top['cost.trainable_parameters'])} trainable parameters")
-        text = (f"**{top['task']}**: {top['paradigm']} wins with {top['entry']} "
+        text = (f"**{top['task']}**{_partial_note(summary, config, family)}: {top['paradigm']} wins with {top['entry']} "
                 f"({top['main_score']} {top['main']:.4f} ± {top['std']:.4f}; {cost}).")
         if len(best) > 1:
             second = best.iloc[1]
