@@ -214,3 +214,24 @@ def test_validate_checks_candidate_rankers_on_candidate_sets(make_submission):
     assert not any(n.startswith(("sequential", "topk")) for n in names)
     pop = validate_submission(str(shipped("pop")))
     assert {c.name.split(":")[0] for c in pop} >= {"sequential", "topk", "zeroshot"}
+
+
+def test_results_show_the_trust_columns(tracking_uri, tmp_path):
+    import yaml
+    from typer.testing import CliRunner
+
+    from benchmark.cli import app
+    from benchmark.tracking.results import summarize
+
+    task = zeroshot_task()
+    evaluate([shipped("pop"), shipped("random")], task, tracking_uri=tracking_uri)
+    table = summarize(finished_runs(ResultsStore(tracking_uri), task), task).set_index("submission")
+    # pop scores each item alone: its order never changes with the candidates' order.
+    assert table.loc["pop", "trust.kendall_tau"] == 1.0 > table.loc["random", "trust.kendall_tau"]
+    assert table.loc["pop", "trust.PosGap"] == 0.0 and "trust.PosGap std" in table
+    path = tmp_path / "zeroshot.yaml"
+    path.write_text(yaml.safe_dump(task.model_dump(mode="json")))
+    shown = CliRunner().invoke(app, ["results", "--task", str(path), "--tracking-uri", tracking_uri])
+    assert shown.exit_code == 0, shown.output
+    header = next(line for line in shown.output.splitlines() if "submission" in line)
+    assert all(column in header for column in ("PosGap", "tau", "ARP@3")) and "halluc." not in header

@@ -25,13 +25,20 @@ def finished_runs(store: ResultsStore, task: TaskSpec) -> pd.DataFrame:
     return runs.reset_index(drop=True)
 
 
+def trust_metrics(runs: pd.DataFrame) -> list[str]:
+    """The trust passes' metrics present in the runs (`trust.PosGap`, ...), sorted."""
+    return sorted(c for c in runs.columns if c.startswith("trust."))
+
+
 def summarize(runs: pd.DataFrame, task: TaskSpec) -> pd.DataFrame:
     """One row per submission: `<metric>` (mean), `<metric> std` (sample std over
-    seeds, 0 for one seed), `seeds`, and `rank` by the main score."""
-    columns = IDENTITY + ["rank", "seeds"] + [c for m in task.metrics for c in (m, f"{m} std")]
+    seeds, 0 for one seed), `seeds`, and `rank` by the main score; the task's metrics,
+    then the trust metrics that any run logged."""
+    names = list(task.metrics) + trust_metrics(runs)
+    columns = IDENTITY + ["rank", "seeds"] + [c for m in names for c in (m, f"{m} std")]
     if runs.empty:
         return pd.DataFrame(columns=columns)
-    metrics = [m for m in task.metrics if m in runs]
+    metrics = [m for m in names if m in runs]
     grouped = runs.groupby(IDENTITY, sort=False)
     table = grouped[metrics].mean()
     spread = grouped[metrics].std(ddof=1).fillna(0.0).add_suffix(" std")
