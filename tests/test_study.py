@@ -109,3 +109,16 @@ def test_quick_study_end_to_end(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     table = md.split("## Main table")[1].split("![accuracy]")[0]
     assert table == (tmp_path / "again" / "report.md").read_text().split("## Main table")[1].split("![accuracy]")[0]
+
+
+def test_a_study_can_run_some_rows_and_names_unknown_ones():
+    from benchmark.specs import SpecError
+    from benchmark.study.grid import only_rows
+
+    gpu = build_config("ml-100k", "gpu")
+    tuned = only_rows(gpu, ["tallrec-lite", "sasrec"])
+    assert {e.submission for e in tuned.entries} == {"tallrec-lite", "sasrec"}
+    assert len([e for e in tuned.entries if e.submission == "tallrec-lite"]) == 5  # every budget
+    assert [e.name for e in only_rows(gpu, ["softprompt-e4-n64"]).entries] == ["softprompt-e4-n64"]
+    with pytest.raises(SpecError, match="Did you mean: tallrec-lite"):
+        only_rows(gpu, ["tallrec"])

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from benchmark.study.grid import StudyConfig, build_config
+from benchmark.study.grid import StudyConfig, build_config, only_rows
 from benchmark.study.report import build_report
 from benchmark.study.run import finished_cells, installed, run_grid
 
@@ -26,11 +26,13 @@ def default_mode(quick: bool = False) -> str:
 def paradigm_study(dataset: str = "ml-100k", quick: bool = False, out: str | Path | None = None,
                    tracking_uri: str | None = None, mode: str | None = None, llm: str | None = None,
                    text_encoder: str | None = None, budgets: list[int] | None = None,
-                   seeds: list[int] | None = None, report_only: bool = False,
+                   seeds: list[int] | None = None, report_only: bool = False, rows: list[str] | None = None,
                    log: Callable[[str], None] = print) -> dict[str, Path]:
     """Run the paradigm study's grid and write its report into `out`
     (default reports/paradigms-<dataset>[-quick]). Returns the written files. With
-    `report_only`, nothing runs: the report covers the cells already finished."""
+    `report_only`, nothing runs: the report covers the cells already finished. With
+    `rows` (row or submission names), only those rows run, and the report covers every
+    finished cell of the grid: a study split between machines (see `llm4rec store merge`)."""
     config = build_config(dataset, mode or default_mode(quick), installed(), llm=llm, text_encoder=text_encoder,
                           budgets=budgets, seeds=tuple(seeds) if seeds else None)
     out = Path(out) if out else Path("reports") / f"paradigms-{dataset}{'-quick' if config.mode == 'quick' else ''}"
@@ -38,7 +40,12 @@ def paradigm_study(dataset: str = "ml-100k", quick: bool = False, out: str | Pat
     for reduction in config.reductions:
         log(f"study: reduced: {reduction}")
     started = time.perf_counter()
-    cells = finished_cells(config, tracking_uri, log=log) if report_only else run_grid(config, tracking_uri, log=log)
+    if rows:
+        run_grid(only_rows(config, rows), tracking_uri, log=log)
+    if report_only or rows:
+        cells = finished_cells(config, tracking_uri, log=log)
+    else:
+        cells = run_grid(config, tracking_uri, log=log)
     files = build_report(cells, config, tracking_uri, out, elapsed_seconds=time.perf_counter() - started)
     log(f"study: report written to {files['markdown']} and {files['html']}")
     return files

@@ -201,3 +201,17 @@ def build_config(dataset: str = "ml-100k", mode: str = "cpu", available: set[str
                                   "compared on the same users)")
     return StudyConfig(dataset, mode, tasks, entries, dict(settings["limit_users"]), used_budgets, reductions,
                        list(PAPER_DEPARTURES))
+
+
+def only_rows(config: StudyConfig, rows: list[str]) -> StudyConfig:
+    """The config restricted to the named rows (a row's name, `tallrec-lite-b2-e1-n64`, or
+    its submission's, `tallrec-lite`, for all of that submission's rows)."""
+    from dataclasses import replace
+
+    from benchmark.specs import unknown_name_error
+
+    known = {e.name for e in config.entries} | {e.submission for e in config.entries}
+    for row in rows:
+        if row not in known:
+            raise unknown_name_error(f"study row (in {config.mode} mode)", row, known)
+    return replace(config, entries=[e for e in config.entries if e.name in rows or e.submission in rows])
