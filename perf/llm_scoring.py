@@ -18,7 +18,10 @@ after one warm-up user each. Tokens computed = positions run through the model.
     PYTHONPATH=. python perf/llm_scoring.py [--users 20] [--candidates 20] [--dtype float32]
 
 Last line: speedup=X tokens_ratio=Y max_abs_logprob_diff=Z (naive over cached; the
-difference in float32 must be <= 1e-3).
+difference in float32 must be <= 1e-3). On a GPU the line adds the cached method's
+throughput (gpu_tokens_per_s) and its utilisation of the GPU's peak
+(gpu_util_of_peak: model FLOP/s, 2 x parameters per token computed, over the FLOP/s of
+an 8192^3 matrix product in the model's dtype timed in the same command).
 """
 from __future__ import annotations
 
@@ -116,7 +119,39 @@ def main() -> None:
     tokens_ratio = usage["naive"].computed_tokens / usage["tree"].computed_tokens
     diff = np.abs(np.concatenate(scores["tree"]) - np.concatenate(scores["naive"])).max()
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
-    print(f"speedup={speedup:.2f} tokens_ratio={tokens_ratio:.2f} max_abs_logprob_diff={diff:.2e}")
+    last = f"speedup={speedup:.2f} tokens_ratio={tokens_ratio:.2f} max_abs_logprob_diff={diff:.2e}"
+    if lm.device.type == "cuda":
+        last += " " + gpu_figures(lm, usage, seconds)
+    print(last)
+
+
+def gpu_figures(lm, usage: dict, seconds: dict) -> str:
+    """Throughput of each method and the cached method's share of the peak FLOP/s."""
+    params = sum(p.numel() for p in lm.model.parameters())
+    dtype = next(lm.model.parameters()).dtype
+    peak = matmul_flops(lm.device, dtype)
+    print(f"GPU {torch.cuda.get_device_name(lm.device)}: {params / 1e6:.1f}M parameters in {dtype}; "
+          f"reference {dtype} matrix product {peak / 1e12:.1f} TFLOP/s; "
+          f"peak memory {torch.cuda.max_memory_allocated(lm.device) / 2**30:.2f} GiB")
+    for method in usage:
+        rate = usage[method].computed_tokens / seconds[method]
+        print(f"{method:>6}: {rate:10.0f} tokens/s, {2 * params * rate / 1e12:7.3f} TFLOP/s "
+              f"({2 * params * rate / peak:.2%} of the reference)")
+    rate = usage["tree"].computed_tokens / seconds["tree"]
+    return f"gpu_tokens_per_s={rate:.0f} gpu_util_of_peak={2 * params * rate / peak:.4f}"
+
+
+def matmul_flops(device: torch.device, dtype: torch.dtype, n: int = 8192, repeats: int = 10) -> float:
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    torch.cuda.synchronize(device)
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    torch.cuda.synchronize(device)
+    return 2 * n**3 * repeats / (time.perf_counter() - t0)
 
 
 if __name__ == "__main__":
