@@ -5,8 +5,10 @@ is recorded as FAILED with its reason, and the other runs go on.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import os
 import random
 import subprocess
 import time
@@ -236,7 +238,30 @@ def run_tags(submission: Submission, task: TaskSpec, seed: int, prepared: Prepar
         "dataset_fingerprint": prepared.dataset_fingerprint,
         "split_fingerprint": prepared.split_fingerprint, "task_digest": task.digest(),
         "main_score": task.main_score,
-    }
+    } | environment_tags()
+
+
+@functools.cache
+def environment_tags() -> dict[str, str]:
+    """Where the run ran (the harness process, where first-party models run): Python,
+    torch, transformers and the accelerator; a GPU's results can differ in the last
+    digits (bf16 by default for LLMs there)."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    import torch
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "none"
+
+    accelerator = (f"cuda: {torch.cuda.get_device_name(0)}" if torch.cuda.is_available()
+                   else f"cpu: {os.cpu_count()} cores")
+    return {"env.python": platform.python_version(), "env.platform": platform.platform(),
+            "env.torch": torch.__version__, "env.transformers": installed("transformers"),
+            "env.accelerator": accelerator}
 
 
 def harness_git_sha() -> str:

@@ -102,9 +102,11 @@ def test_a_run_logs_provenance_metrics_and_per_user_artifact(tracking_uri):
     tags = run.data.tags
     for key in ("task", "family", "dataset", "submission", "submission_version", "paradigm", "seed",
                 "run_key", "harness_version", "harness_git_sha", "dataset_fingerprint",
-                "split_fingerprint", "task_version"):
+                "split_fingerprint", "task_version", "env.python", "env.torch", "env.accelerator"):
         assert tags.get(key), key
     assert tags["paradigm"] == "non-personalized" and tags["seed"] == "0"
+    import torch
+    assert tags["env.accelerator"].startswith("cuda: " if torch.cuda.is_available() else "cpu: ")
     metrics = run.data.metrics
     for key in ("HR_at_5", "NDCG_at_5", "MRR", "cost.fit_seconds", "cost.score_seconds", "cost.peak_rss_mb"):
         assert key in metrics, key
