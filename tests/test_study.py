@@ -122,3 +122,9 @@ def test_a_study_can_run_some_rows_and_names_unknown_ones():
     assert [e.name for e in only_rows(gpu, ["softprompt-e4-n64"]).entries] == ["softprompt-e4-n64"]
     with pytest.raises(SpecError, match="Did you mean: tallrec-lite"):
         only_rows(gpu, ["tallrec"])
+    # Budgets chosen by hand are a reduction the report names; budget 0 is the untuned
+    # model for tallrec-lite, and no row for softprompt (an untrained soft prompt).
+    chosen = build_config("ml-100k", "gpu", budgets=[0, 16])
+    names = [e.name for e in chosen.entries]
+    assert "tallrec-lite-n0" in names and not any(n.startswith("softprompt-n0") for n in names)
+    assert any("training budgets [0, 16] instead of [0, 16, 64, 256, 1024]" in r for r in chosen.reductions)

@@ -27,14 +27,16 @@ def paradigm_study(dataset: str = "ml-100k", quick: bool = False, out: str | Pat
                    tracking_uri: str | None = None, mode: str | None = None, llm: str | None = None,
                    text_encoder: str | None = None, budgets: list[int] | None = None,
                    seeds: list[int] | None = None, report_only: bool = False, rows: list[str] | None = None,
-                   log: Callable[[str], None] = print) -> dict[str, Path]:
+                   notes: list[str] | None = None, log: Callable[[str], None] = print) -> dict[str, Path]:
     """Run the paradigm study's grid and write its report into `out`
     (default reports/paradigms-<dataset>[-quick]). Returns the written files. With
     `report_only`, nothing runs: the report covers the cells already finished. With
     `rows` (row or submission names), only those rows run, and the report covers every
-    finished cell of the grid: a study split between machines (see `llm4rec store merge`)."""
+    finished cell of the grid: a study split between machines (see `llm4rec store merge`).
+    `notes` join the report's list of reduced settings (why a budget or cell is missing)."""
     config = build_config(dataset, mode or default_mode(quick), installed(), llm=llm, text_encoder=text_encoder,
                           budgets=budgets, seeds=tuple(seeds) if seeds else None)
+    config.reductions += list(notes or [])
     out = Path(out) if out else Path("reports") / f"paradigms-{dataset}{'-quick' if config.mode == 'quick' else ''}"
     log(f"study: {config.mode} mode, {len(config.entries)} rows on {', '.join(config.tasks.values())}")
     for reduction in config.reductions:

@@ -32,6 +32,8 @@ def paradigms(
     row: Annotated[Optional[list[str]], typer.Option("--row", help="Run only this row (a row name, or a "
                                                      "submission for all its rows; repeatable); the report "
                                                      "covers every finished cell.")] = None,
+    note: Annotated[Optional[list[str]], typer.Option("--note", help="A line for the report's 'Settings reduced "
+                                                      "by compute' (why cells are missing; repeatable).")] = None,
     report_only: Annotated[bool, typer.Option("--report-only", help="Run nothing: report the cells already "
                                               "finished in the store (the others are listed as missing).")] = False,
 ) -> None:
@@ -43,7 +45,7 @@ def paradigms(
     try:
         paradigm_study(dataset, quick=quick, out=out, tracking_uri=tracking_uri, mode=mode, llm=llm,
                        text_encoder=text_encoder, budgets=budget or None, seeds=seed or None,
-                       report_only=report_only, rows=row or None, log=log)
+                       report_only=report_only, rows=row or None, notes=note, log=log)
     except (SpecError, ValueError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2)

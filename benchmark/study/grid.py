@@ -166,15 +166,17 @@ def build_config(dataset: str = "ml-100k", mode: str = "cpu", available: set[str
         overrides = model_override("model", "llm")
         overrides |= settings["tuning"]
         for budget in (budgets if budgets is not None else mode_budgets[name]):
+            if int(budget) == 0 and 0 not in GPU_BUDGETS[name]:
+                continue  # an untrained soft prompt is noise, not a baseline
             # Budget 0 trains nothing: the untuned model with the same prompt.
             cell = {k: v for k, v in overrides.items() if k == "model"} if int(budget) == 0 else dict(overrides)
             entries.append(Entry(name, ("zeroshot", "ctr"), int(budget), cell, entry_seeds(name), "model", "llm"))
     used_budgets = sorted({e.budget for e in entries if e.budget is not None})
+    full = sorted(set(GPU_BUDGETS["tallrec-lite"]) | set(GPU_BUDGETS["softprompt"]))
+    if used_budgets != full and (mode != "gpu" or budgets is not None):
+        reductions.append(f"training budgets {used_budgets} instead of {full} (the full study adds "
+                          f"{sorted(set(full) - set(used_budgets))}; TALLRec's few-shot budgets are 16, 64, 256)")
     if mode != "gpu":
-        full = sorted(set(GPU_BUDGETS["tallrec-lite"]) | set(GPU_BUDGETS["softprompt"]))
-        if used_budgets != full:
-            reductions.append(f"training budgets {used_budgets} instead of {full} (the full study adds "
-                              f"{sorted(set(full) - set(used_budgets))}; TALLRec's few-shot budgets are 16, 64, 256)")
         if seeds is None and settings["seeds"] is not None:
             if settings["seeds"] == settings["llm_seeds"]:
                 reductions.append(f"seeds {list(settings['seeds'])} instead of each task's seeds (0, 1, 2): "

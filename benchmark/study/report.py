@@ -58,6 +58,7 @@ def read_runs(cells: pd.DataFrame, tracking_uri: str | None) -> tuple[pd.DataFra
                      "budget": cell.get("budget"), "seed": int(tags.get("seed", -1)), "run_id": cell["run_id"],
                      "main_score": tags.get("main_score"), "main": metrics.get(tags.get("main_score"), np.nan),
                      "partial": tags.get("partial") == "true", "llm_model": tags.get("llm.model", ""),
+                     "accelerator": tags.get("env.accelerator", "not recorded (runs before the env tags)"),
                      "hp_train_samples": run.data.params.get("hp.train_samples")} | metrics)
     runs = pd.DataFrame(rows)
     columns = ["entry", "task", "seed", "status", "reason"]
@@ -109,7 +110,8 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     table = grouped.agg(task=("task", "first"), paradigm=("paradigm", "first"), budget=("budget", "first"),
                         base=("base", "first"),
                         main_score=("main_score", "first"), main=("main", "mean"), seeds=("seed", "nunique"),
-                        partial=("partial", "any"))
+                        partial=("partial", "any"),
+                        ran_on=("accelerator", lambda a: " + ".join(sorted({_short_device(x) for x in a}))))
     table["std"] = grouped["main"].std(ddof=1).fillna(0.0)
     for column in COSTS:
         table[column] = grouped[column].mean() if column in runs else np.nan
@@ -185,7 +187,7 @@ def task_table(summary: pd.DataFrame, family: str) -> Table:
     for _, r in part.iterrows():
         rows.append({"paradigm": r["paradigm"], "model": r["entry"],
                      r["main_score"]: f"{r['main']:.4f} ± {r['std']:.4f}" + (" **best**" if r["main"] == best else ""),
-                     "seeds": int(r["seeds"]),
+                     "seeds": int(r["seeds"]), "ran on": r["ran_on"],
                      **{label: (_seconds(r[c]) if "seconds" in c else _count(r[c]) if c != "cost.peak_rss_mb"
                                 else _fmt(r[c], 0)) for c, label in COSTS.items()}})
     task = part["task"].iloc[0] if len(part) else family
@@ -524,13 +526,30 @@ def _inline(text: str) -> str:
     return re.sub(r"`(.+?)`", r"<code>\1</code>", escaped)
 
 
+def _short_device(accelerator: str) -> str:
+    """'cuda: NVIDIA H100 80GB HBM3' -> 'H100 80GB HBM3', 'cpu: 2 cores' -> 'CPU (2 cores)'."""
+    if accelerator.startswith("cuda: "):
+        return accelerator.removeprefix("cuda: ").removeprefix("NVIDIA ")
+    if accelerator.startswith("cpu: "):
+        return f"CPU ({accelerator.removeprefix('cpu: ')})"
+    return "?"
+
+
+def _where_runs_ran(runs: pd.DataFrame) -> str:
+    """'cuda: H100 (42 runs: tallrec-lite, ...); cpu: 2 cores (30 runs: pop, ...)'."""
+    if runs.empty or "accelerator" not in runs:
+        return "no runs"
+    parts = []
+    for where, group in runs.groupby("accelerator", sort=True):
+        bases = sorted(set(group["base"].fillna(group["entry"])))
+        parts.append(f"{where} ({len(group)} runs: {', '.join(bases)})")
+    return "; ".join(parts)
+
+
 def _settings_lines(config: StudyConfig, runs: pd.DataFrame, uri: str | None, elapsed: float | None,
                     generated: str) -> list[str]:
-    import torch
-
-    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else \
-        f"CPU ({torch.get_num_threads()} torch threads, {platform.machine()})"
-    lines = [f"mode: `{config.mode}`; device: {device}; generated {generated}",
+    lines = [f"mode: `{config.mode}`; generated {generated}",
+             "where the runs ran (their `env.accelerator` tag): " + _where_runs_ran(runs),
              "tasks: " + ", ".join(f"`{t}`" for t in config.tasks.values()),
              f"training budgets of the tuned LLM rows: {config.budgets}",
              f"runs: {len(runs)} finished (or reused) MLflow runs" + (f" in {uri}" if uri else "")]
