@@ -5,6 +5,7 @@ import os
 import resource
 import sys
 import threading
+import time
 from typing import Iterable, Iterator, TypeVar
 
 from rich.console import Console
@@ -19,10 +20,18 @@ def log(message: str) -> None:
     console.print(message, markup=False)
 
 
+# Where stderr is a log file (CI, a background run), a line at most this often.
+LOG_EVERY_SECONDS = 30.0
+
+
 def track(iterable: Iterable[Item], description: str = "working", total: int | None = None) -> Iterator[Item]:
-    """Iterate with a progress bar (transient on a terminal, a final line elsewhere)."""
+    """Iterate with a progress bar on a terminal; elsewhere (a log file) a line every
+    LOG_EVERY_SECONDS with the count, elapsed time and an estimate of the time left."""
     if total is None and hasattr(iterable, "__len__"):
         total = len(iterable)  # type: ignore[arg-type]
+    if not console.is_terminal:
+        yield from _logged(iterable, description, total)
+        return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=console.is_terminal) as bar:
@@ -30,6 +39,25 @@ def track(iterable: Iterable[Item], description: str = "working", total: int | N
         for item in iterable:
             yield item
             bar.advance(task)
+
+
+def _logged(iterable: Iterable[Item], description: str, total: int | None) -> Iterator[Item]:
+    started = last = time.monotonic()
+    done = 0
+    for item in iterable:
+        yield item
+        done += 1
+        now = time.monotonic()
+        if now - last >= LOG_EVERY_SECONDS or done == total:
+            last = now
+            elapsed = now - started
+            left = f", about {_duration(elapsed / done * (total - done))} left" if total and done < total else ""
+            log(f"{description}: {done}/{total if total else '?'} in {_duration(elapsed)}{left}")
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 class PeakMemory:
