@@ -249,6 +249,24 @@ def store_merge(
         out.print(f"skipped {line}")
 
 
+@store_app.command("end-stale")
+def store_end_stale(
+    older_than_hours: Annotated[float, typer.Option("--older-than-hours", min=0.0, help="End the runs started "
+                                                    "longer ago than this.")] = 12.0,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List them, change nothing.")] = False,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Mark runs left RUNNING by a process that died (killed job, lost machine) as
+    KILLED, with the reason as a tag; their metrics and artifacts stay."""
+    from benchmark.tracking import ResultsStore
+    from benchmark.tracking.store import end_stale_runs
+
+    ended = end_stale_runs(ResultsStore(tracking_uri), older_than_hours, dry_run)
+    for line in ended:
+        out.print(("would end " if dry_run else "ended ") + line)
+    out.print(f"{len(ended)} stale runs {'found' if dry_run else 'ended as KILLED'}")
+
+
 def main() -> None:
     app()
 

@@ -15,7 +15,8 @@ from mlflow.tracking import MlflowClient
 from benchmark.data.assets import fetch_asset
 from conftest import REPO, shipped
 
-COMMANDS = ["tasks", "submissions", "run", "results", "validate", "assets", "assets fetch", "store", "store merge"]
+COMMANDS = ["tasks", "submissions", "run", "results", "validate", "assets", "assets fetch", "store", "store merge",
+            "store end-stale"]
 
 
 def llm4rec(*args: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -64,3 +64,24 @@ def test_merge_command_names_a_missing_store(tmp_path):
     MlflowClient(same).search_experiments()  # creates it
     result = CliRunner().invoke(app, ["store", "merge", same, "--tracking-uri", same])
     assert result.exit_code == 2 and "the same store" in result.output
+
+
+def test_end_stale_marks_only_old_running_runs_killed(tmp_path):
+    import time
+
+    from benchmark.tracking.store import end_stale_runs
+
+    uri = f"sqlite:///{tmp_path / 'main.db'}"
+    store = ResultsStore(uri)
+    experiment = store.experiment_id("sequential/synthetic@v1")
+    old = store.client.create_run(experiment, start_time=int((time.time() - 3 * 3600) * 1000), run_name="old")
+    store.log_metrics(old.info.run_id, {"NDCG@5": 0.25})
+    fresh = store.start("sequential/synthetic@v1", "fresh", {}, {})
+    assert end_stale_runs(store, 2.0, dry_run=True)[0].startswith("sequential/synthetic@v1 · old (started 3.0 h ago)")
+    assert store.client.get_run(old.info.run_id).info.status == "RUNNING"  # a dry run changes nothing
+    result = CliRunner().invoke(app, ["store", "end-stale", "--older-than-hours", "2", "--tracking-uri", uri])
+    assert result.exit_code == 0 and "1 stale runs ended as KILLED" in result.output
+    ended = store.client.get_run(old.info.run_id)
+    assert ended.info.status == "KILLED" and "still RUNNING 3.0 h" in ended.data.tags["failure_reason"]
+    assert ended.data.metrics == {"NDCG_at_5": 0.25}  # nothing recorded is lost
+    assert store.client.get_run(fresh).info.status == "RUNNING"

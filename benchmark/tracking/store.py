@@ -129,3 +129,24 @@ class ResultsStore:
             row |= {metric_name(k): v for k, v in run.data.metrics.items()}
             rows.append(row)
         return pd.DataFrame(rows)
+
+
+def end_stale_runs(store: ResultsStore, older_than_hours: float, dry_run: bool = False) -> list[str]:
+    """End as KILLED, with a failure reason, the runs still RUNNING that started more
+    than `older_than_hours` ago: their process died without closing them (a killed
+    job, a lost machine). Returns '<experiment> · <run name>' for each."""
+    import time
+
+    cutoff = int((time.time() - older_than_hours * 3600) * 1000)
+    ended = []
+    for experiment in store.client.search_experiments():
+        for run in store.client.search_runs([experiment.experiment_id], filter_string="attributes.status = 'RUNNING'",
+                                            max_results=50000):
+            if (run.info.start_time or 0) > cutoff:
+                continue
+            hours = (time.time() * 1000 - run.info.start_time) / 3.6e6
+            ended.append(f"{experiment.name} · {run.info.run_name} (started {hours:.1f} h ago)")
+            if not dry_run:
+                store.end(run.info.run_id, "KILLED", f"ended by `llm4rec store end-stale`: still RUNNING {hours:.1f} h "
+                                                     "after its start; its process ended without closing it")
+    return ended
