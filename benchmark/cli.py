@@ -159,7 +159,7 @@ TRUST_COLUMNS = {"trust.PosGap": "PosGap", "trust.kendall_tau": "tau",
 def _shown_trust(table, all_metrics: bool) -> dict[str, str]:
     from benchmark.tracking.results import trust_metrics
 
-    logged = trust_metrics(table)
+    logged = [m for m in trust_metrics(table) if not m.endswith(" std")]
     if all_metrics:
         return {m: m.removeprefix("trust.") for m in logged}
     shown = {m: short for m, short in TRUST_COLUMNS.items() if m in logged}

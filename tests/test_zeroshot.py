@@ -235,3 +235,4 @@ def test_results_show_the_trust_columns(tracking_uri, tmp_path):
     assert shown.exit_code == 0, shown.output
     header = next(line for line in shown.output.splitlines() if "submission" in line)
     assert all(column in header for column in ("PosGap", "tau", "ARP@3")) and "halluc." not in header
+    assert " std" not in header
