@@ -5,11 +5,12 @@ import os
 import resource
 import sys
 import threading
-import time
 from typing import Iterable, Iterator, TypeVar
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from benchmark.ticks import throttled
 
 # Not squeezed to 80 columns when stderr is a log file rather than a terminal.
 console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
@@ -42,17 +43,11 @@ def track(iterable: Iterable[Item], description: str = "working", total: int | N
 
 
 def _logged(iterable: Iterable[Item], description: str, total: int | None) -> Iterator[Item]:
-    started = last = time.monotonic()
-    done = 0
-    for item in iterable:
-        yield item
-        done += 1
-        now = time.monotonic()
-        if now - last >= LOG_EVERY_SECONDS or done == total:
-            last = now
-            elapsed = now - started
-            left = f", about {_duration(elapsed / done * (total - done))} left" if total and done < total else ""
-            log(f"{description}: {done}/{total if total else '?'} in {_duration(elapsed)}{left}")
+    def emit(done: int, elapsed: float) -> None:
+        left = f", about {_duration(elapsed / done * (total - done))} left" if total and done < total else ""
+        log(f"{description}: {done}/{total if total else '?'} in {_duration(elapsed)}{left}")
+
+    return throttled(iterable, total, LOG_EVERY_SECONDS, emit)
 
 
 def _duration(seconds: float) -> str:

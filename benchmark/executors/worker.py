@@ -38,6 +38,7 @@ import numpy as np
 from benchmark.api.registry import Submission
 from benchmark.api.types import FitContext
 from benchmark.executors import protocol
+from benchmark.ticks import throttled
 
 
 class Aborted(RuntimeError):
@@ -170,16 +171,12 @@ def stderr_progress(name: str, every: float = 2.0):
     def progress(iterable: Iterable, description: str = "training", total: int | None = None) -> Iterator:
         if total is None and hasattr(iterable, "__len__"):
             total = len(iterable)
-        started = last = time.perf_counter()
-        done = 0
         of = f"/{total}" if total is not None else ""
-        for item in iterable:
-            yield item
-            done += 1
-            now = time.perf_counter()
-            if now - last >= every or done == total:
-                last = now
-                print(f"{name} {description}: {done}{of} [{now - started:.1f}s]", file=sys.stderr, flush=True)
+
+        def emit(done: int, elapsed: float) -> None:
+            print(f"{name} {description}: {done}{of} [{elapsed:.1f}s]", file=sys.stderr, flush=True)
+
+        return throttled(iterable, total, every, emit)
 
     return progress
 
