@@ -9,12 +9,10 @@ destination, is skipped. Nothing in the destination is changed or removed.
 from __future__ import annotations
 
 import tempfile
-from pathlib import Path
-from urllib.parse import urlparse
 from dataclasses import dataclass, field
 from typing import Callable
 
-from benchmark.tracking.store import TAG_RUN_KEY, ResultsStore
+from benchmark.tracking.store import TAG_RUN_KEY, ResultsStore, sqlite_path
 
 TAG_MERGED_FROM = "merged_from"
 # Runs still RUNNING in the source are copied only when asked: they may be live.
@@ -30,12 +28,11 @@ class MergeReport:
 def merge_stores(source_uri: str, dest_uri: str | None = None,
                  log: Callable[[str], None] = print) -> MergeReport:
     """Copy every finished, failed or killed run of `source_uri` into `dest_uri`."""
-    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.entities import Metric, Param
 
-    if source_uri.startswith("sqlite:"):
-        path = Path("/" + urlparse(source_uri).path.lstrip("/"))
-        if not path.is_file():
-            raise ValueError(f"merge: no store at {path} (from the source URI {source_uri})")
+    path = sqlite_path(source_uri)
+    if path is not None and not path.is_file():
+        raise ValueError(f"merge: no store at {path} (from the source URI {source_uri})")
     source, dest = ResultsStore(source_uri), ResultsStore(dest_uri)
     if source.uri == dest.uri:
         raise ValueError(f"merge: the source and the destination are the same store ({dest.uri})")
@@ -45,21 +42,18 @@ def merge_stores(source_uri: str, dest_uri: str | None = None,
         if not runs:
             continue
         dest_id = dest.experiment_id(experiment.name)
-        merged = _merged_ids(dest, dest_id)
+        merged, finished_keys = _destination_index(dest, dest_id)
         for run in sorted(runs, key=lambda r: r.info.start_time or 0):
             label = f"{experiment.name} · {run.info.run_name}"
-            reason = _skip_reason(run, merged, dest, experiment.name)
+            reason = _skip_reason(run, merged, finished_keys)
             if reason:
                 report.skipped.append(f"{label}: {reason}")
                 continue
-            tags = dict(run.data.tags) | {TAG_MERGED_FROM: run.info.run_id}
-            tags.pop("mlflow.runName", None)
+            tags = {k: v for k, v in run.data.tags.items() if k != "mlflow.runName"}  # run_name sets it
             copy = dest.client.create_run(dest_id, start_time=run.info.start_time, run_name=run.info.run_name,
-                                          tags={k: v for k, v in tags.items() if not k.startswith("mlflow.")})
+                                          tags=tags | {TAG_MERGED_FROM: run.info.run_id})
             run_id = copy.info.run_id
-            dest.client.log_batch(run_id, params=[Param(k, v) for k, v in run.data.params.items()],
-                                  tags=[RunTag(k, v) for k, v in tags.items() if k.startswith("mlflow.")
-                                        and k != "mlflow.runName"])
+            dest.client.log_batch(run_id, params=[Param(k, v) for k, v in run.data.params.items()])
             metrics = [Metric(m.key, m.value, m.timestamp, m.step)
                        for key in run.data.metrics for m in source.client.get_metric_history(run.info.run_id, key)]
             for start in range(0, len(metrics), 1000):  # MLflow's batch limit
@@ -69,24 +63,29 @@ def merge_stores(source_uri: str, dest_uri: str | None = None,
                     local = source.client.download_artifacts(run.info.run_id, "", tmp)
                     dest.client.log_artifacts(run_id, local)
             dest.client.set_terminated(run_id, status=run.info.status, end_time=run.info.end_time)
+            if run.info.status == "FINISHED":
+                finished_keys.add(run.data.tags.get(TAG_RUN_KEY))
             report.copied.append(label)
             log(f"merge: copied {label} ({run.info.status.lower()})")
     log(f"merge: {len(report.copied)} runs copied, {len(report.skipped)} skipped, into {dest.uri}")
     return report
 
 
-def _merged_ids(dest: ResultsStore, experiment_id: str) -> set[str]:
-    runs = dest.client.search_runs([experiment_id], filter_string=f"tags.{TAG_MERGED_FROM} != ''",
-                                   max_results=50000)
-    return {r.data.tags[TAG_MERGED_FROM] for r in runs}
+def _destination_index(dest: ResultsStore, experiment_id: str) -> tuple[set[str], set[str]]:
+    """One read of the destination's experiment: the source run ids copied before, and
+    the run keys that have a FINISHED run."""
+    runs = dest.client.search_runs([experiment_id], max_results=50000)
+    merged = {r.data.tags[TAG_MERGED_FROM] for r in runs if TAG_MERGED_FROM in r.data.tags}
+    finished = {r.data.tags.get(TAG_RUN_KEY) for r in runs if r.info.status == "FINISHED"}
+    return merged, finished
 
 
-def _skip_reason(run, merged: set[str], dest: ResultsStore, experiment: str) -> str | None:
+def _skip_reason(run, merged: set[str], finished_keys: set[str]) -> str | None:
     if run.info.status not in MERGED_STATUSES:
         return f"status {run.info.status} (still running, or never ended)"
     if run.info.run_id in merged:
         return "copied before"
     key = run.data.tags.get(TAG_RUN_KEY)
-    if key and run.info.status == "FINISHED" and dest.finished_run(experiment, key) is not None:
+    if key and run.info.status == "FINISHED" and key in finished_keys:
         return "the destination has a finished run with the same run key"
     return None

@@ -34,13 +34,19 @@ def resolve_tracking_uri(uri: str | None = None) -> str:
     return uri or f"sqlite:///{(Path.cwd() / DEFAULT_DB).as_posix()}"
 
 
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a SQLite tracking URI (sqlite:////abs/mlflow.db ->
+    /abs/mlflow.db); None for any other store."""
+    if not uri.startswith("sqlite:"):
+        return None
+    return Path("/" + urlparse(uri).path.lstrip("/"))
+
+
 def _artifact_root(uri: str) -> str | None:
     """For a SQLite store, artifacts go beside the database (MLflow 3 has no default
     that works there); servers choose their own."""
-    if not uri.startswith("sqlite:"):
-        return None
-    db = Path(urlparse(uri).path)
-    return (db.parent / "mlartifacts").resolve().as_uri()
+    db = sqlite_path(uri)
+    return None if db is None else (db.parent / "mlartifacts").resolve().as_uri()
 
 
 class ResultsStore:
