@@ -150,21 +150,21 @@ def _shown_metrics(task, all_metrics: bool) -> list[str]:
 
 
 IDENTITY_COLUMNS = ("submission", "version", "paradigm")
-# Trust metrics the table shows (short headers); --all-metrics shows every one logged.
-TRUST_COLUMNS = {"trust.PosGap": "PosGap", "trust.kendall_tau": "tau",
-                 "trust.hallucination_rate": "halluc.", "trust.compliance": "comply",
-                 "trust.duplicate_rate": "dup."}
+# Listwise output validity columns of the trust table (short headers).
+VALIDITY_COLUMNS = {"trust.hallucination_rate": "halluc.", "trust.compliance": "comply",
+                    "trust.duplicate_rate": "dup."}
 
 
-def _shown_trust(table, all_metrics: bool) -> dict[str, str]:
+def _shown_trust(task, table, all_metrics: bool) -> dict[str, str]:
+    """Trust metric -> column header: a few by default, every one logged with --all-metrics."""
     from benchmark.tracking.results import trust_metrics
 
-    logged = [m for m in trust_metrics(table) if not m.endswith(" std")]
-    if all_metrics:
+    logged = trust_metrics(table)
+    if all_metrics or not logged or task.trust is None:
         return {m: m.removeprefix("trust.") for m in logged}
-    shown = {m: short for m, short in TRUST_COLUMNS.items() if m in logged}
-    arp = {m: m.removeprefix("trust.") for m in logged if m.startswith("trust.ARP@")}  # @ the task's k
-    return dict(list(shown.items())[:2]) | arp | dict(list(shown.items())[2:])
+    k = task.trust.popularity_k
+    wanted = {"trust.PosGap": "PosGap", "trust.kendall_tau": "tau", f"trust.ARP@{k}": f"ARP@{k}"} | VALIDITY_COLUMNS
+    return {m: short for m, short in wanted.items() if m in logged}
 
 
 def _format_mean(value) -> str:
@@ -184,7 +184,7 @@ def _print_results(task, store, format: Format, all_metrics: bool = False) -> No
         return
     view = Table(title=f"{task.task} (v{task.version}) — ranked by {task.main_score}, mean ± std over seeds")
     shown = _shown_metrics(task, all_metrics)
-    trust = _shown_trust(table, all_metrics)
+    trust = _shown_trust(task, table, all_metrics)
     for column in ["rank", "submission", "version", "paradigm", *shown, *trust.values(), "seeds"]:
         view.add_column(column, justify="left" if column in IDENTITY_COLUMNS else "right")
     for _, row in table.iterrows():

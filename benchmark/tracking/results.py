@@ -26,8 +26,9 @@ def finished_runs(store: ResultsStore, task: TaskSpec) -> pd.DataFrame:
 
 
 def trust_metrics(runs: pd.DataFrame) -> list[str]:
-    """The trust passes' metrics present in the runs (`trust.PosGap`, ...), sorted."""
-    return sorted(c for c in runs.columns if c.startswith("trust."))
+    """The trust passes' metrics present in the runs or a summary (`trust.PosGap`, ...;
+    not their ` std` columns), sorted."""
+    return sorted(c for c in runs.columns if c.startswith("trust.") and not c.endswith(" std"))
 
 
 def summarize(runs: pd.DataFrame, task: TaskSpec) -> pd.DataFrame:
