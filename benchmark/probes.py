@@ -13,6 +13,7 @@ from benchmark.data.views import EvalSet
 from benchmark.eval.candidates import place_target, shuffle_rows, target_columns
 from benchmark.eval.metrics import RankingEvaluator
 from benchmark.eval.trust import position_gap, shuffle_consistency, top_k_popularity, validity_rates
+from benchmark.progress import track
 from benchmark.scoring import score_batch
 from benchmark.tasks.schema import TaskSpec
 
@@ -59,20 +60,22 @@ def position_bias(score: Callable, task: TaskSpec, train: TrainData, test: EvalS
     spec = task.trust.position_bias
     part = test.subset(np.arange(min(spec.users, len(test))))
     targets = np.asarray(part.targets)
+    rng = np.random.default_rng([task.eval_users.seed, seed, 2])  # streams 0, 1: candidate draws
+    passes = [(f"position {p}", place_target(part.candidates, targets, p)) for p in spec.positions]
+    passes += [(f"shuffle {i}", shuffle_rows(part.candidates, rng)) for i in range(spec.shuffles)]
+    scores = [_scores(score, task, train, part, candidates, name, label)
+              for label, candidates in track(passes, f"{name} position-bias pass")]
     main = task.main_score
     per_position: dict[int, float] = {}
-    for position in spec.positions:
-        candidates = place_target(part.candidates, targets, position)
+    for position, (_, candidates), pass_scores in zip(spec.positions, passes, scores):
         evaluator = RankingEvaluator([main])
-        evaluator.add(part.users, _scores(score, task, train, part, candidates, name, f"position {position}"),
-                      target_columns(candidates, targets))
+        evaluator.add(part.users, pass_scores, target_columns(candidates, targets))
         per_position[position] = evaluator.summary()[main]
     metrics = {f"trust.pos_{p}.{main}": value for p, value in per_position.items()}
     metrics["trust.PosGap"] = position_gap(per_position)
-    rng = np.random.default_rng([task.eval_users.seed, seed, 2])  # streams 0, 1: candidate draws
-    orders = [shuffle_rows(part.candidates, rng) for _ in range(spec.shuffles)]
-    scores = [_scores(score, task, train, part, c, name, f"shuffle {i}") for i, c in enumerate(orders)]
-    metrics["trust.kendall_tau"] = shuffle_consistency(orders, scores)
+    shuffled = len(spec.positions)
+    orders = [candidates for _, candidates in passes[shuffled:]]
+    metrics["trust.kendall_tau"] = shuffle_consistency(orders, scores[shuffled:])
     return metrics
 
 

@@ -150,10 +150,17 @@ class Model(Recommender):
 """
 
 
-def test_a_zero_shot_submission_gets_the_catalogue_and_nothing_else(tmp_path, make_submission, tracking_uri):
+def test_a_zero_shot_submission_gets_the_catalogue_and_nothing_else(tmp_path, make_submission, tracking_uri,
+                                                                      monkeypatch):
+    import benchmark.progress as progress
+
+    lines = []
+    monkeypatch.setattr(progress, "log", lines.append)
     folder = make_submission("first-shown", SPY, paradigm="zero-shot")
     task = zeroshot_task()
     runs = evaluate([folder], task, tracking_uri=tracking_uri)
+    # The position-bias pass (3 positions + 3 shuffles) shows progress like the test pass.
+    assert any(line.startswith("first-shown position-bias pass: 6/6 in ") for line in lines), lines
     assert runs.status.tolist() == ["FINISHED"]
     spy = sys.modules[find_submission(folder).model_class().__module__].SEEN
     assert spy["rows"] == 0 and spy["validation"] is None and spy["users"] is None and spy["evaluate"] is None
