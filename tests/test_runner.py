@@ -2,6 +2,7 @@
 batch finishing, idempotent reruns, and what each run logs to MLflow."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
@@ -129,6 +130,16 @@ def test_results_table_ranks_by_main_score_with_mean_and_std(tracking_uri):
     assert random_row["NDCG@5 std"] > 0  # random differs across seeds
     pop_row = table[table["submission"] == "pop"].iloc[0]
     assert pop_row["NDCG@5 std"] == 0  # pop does not depend on the seed
+
+
+def test_a_metric_only_some_runs_log_has_no_std_elsewhere():
+    task = synthetic_task()
+    runs = pd.DataFrame({"submission": ["llm", "llm", "pop"], "version": "1", "paradigm": "p", "seed": [0, 1, 0],
+                         "NDCG@5": [0.2, 0.3, 0.5], "trust.missing_rate": [0.8, 0.9, np.nan]})
+    table = summarize(runs, task).set_index("submission")
+    assert table.loc["llm", "trust.missing_rate std"] == pytest.approx(np.std([0.8, 0.9], ddof=1))
+    assert table.loc["pop", "NDCG@5 std"] == 0.0  # one seed
+    assert np.isnan(table.loc["pop", "trust.missing_rate"]) and np.isnan(table.loc["pop", "trust.missing_rate std"])
 
 
 def test_same_seed_same_metrics():

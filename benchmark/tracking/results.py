@@ -33,7 +33,7 @@ def trust_metrics(runs: pd.DataFrame) -> list[str]:
 
 def summarize(runs: pd.DataFrame, task: TaskSpec) -> pd.DataFrame:
     """One row per submission: `<metric>` (mean), `<metric> std` (sample std over
-    seeds, 0 for one seed), `seeds`, and `rank` by the main score; the task's metrics,
+    seeds, 0 for one seed, empty where no run logged the metric), `seeds`, and `rank` by the main score; the task's metrics,
     then the trust metrics that any run logged."""
     names = list(task.metrics) + trust_metrics(runs)
     columns = IDENTITY + ["rank", "seeds"] + [c for m in names for c in (m, f"{m} std")]
@@ -42,7 +42,7 @@ def summarize(runs: pd.DataFrame, task: TaskSpec) -> pd.DataFrame:
     metrics = [m for m in names if m in runs]
     grouped = runs.groupby(IDENTITY, sort=False)
     table = grouped[metrics].mean()
-    spread = grouped[metrics].std(ddof=1).fillna(0.0).add_suffix(" std")
+    spread = grouped[metrics].std(ddof=1).fillna(0.0).mask(table.isna()).add_suffix(" std")
     table = table.join(spread).assign(seeds=grouped.size())
     table = table.sort_values(task.main_score, ascending=False).reset_index()
     table["rank"] = table[task.main_score].rank(ascending=False, method="min").astype(int)
