@@ -45,6 +45,7 @@ from benchmark.llm import (
     score_candidates,
     score_candidates_naive,
 )
+from benchmark.progress import track
 
 
 def ml100k_users(n_users: int, n_candidates: int, history_len: int, seed: int):
@@ -99,7 +100,7 @@ def main() -> None:
     usage = {m: Usage() for m in ("tree", "batch", "naive")}
     seconds = dict.fromkeys(usage, 0.0)
     scores = {m: [] for m in usage}
-    for prompt, candidates in prompts:
+    for prompt, candidates in track(prompts, "users scored by tree, batch and naive"):
         for method in usage:
             t0 = time.perf_counter()
             if method == "naive":
