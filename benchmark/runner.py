@@ -8,7 +8,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import random
 import subprocess
 import time
@@ -24,6 +23,7 @@ import benchmark
 from benchmark.api import FitContext, Recommender, Submission, TrainData, find_submission
 from benchmark.data import PreparedData, prepare
 from benchmark.data.views import EvalSet, TaskViews, build_views, rows_hash, with_candidates
+from benchmark.environment import environment_tags
 from benchmark.eval.candidates import candidate_hash
 from benchmark.executors import build_model
 from benchmark.paths import REPO_ROOT
@@ -242,28 +242,6 @@ def run_tags(submission: Submission, task: TaskSpec, seed: int, prepared: Prepar
 
 
 @functools.cache
-def environment_tags() -> dict[str, str]:
-    """Where the run ran (the harness process, where first-party models run): Python,
-    torch, transformers and the accelerator; a GPU's results can differ in the last
-    digits (bf16 by default for LLMs there)."""
-    import platform
-    from importlib.metadata import PackageNotFoundError, version
-
-    import torch
-
-    def installed(name: str) -> str:
-        try:
-            return version(name)
-        except PackageNotFoundError:
-            return "none"
-
-    accelerator = (f"cuda: {torch.cuda.get_device_name(0)}" if torch.cuda.is_available()
-                   else f"cpu: {os.cpu_count()} cores")
-    return {"env.python": platform.python_version(), "env.platform": platform.platform(),
-            "env.torch": torch.__version__, "env.transformers": installed("transformers"),
-            "env.accelerator": accelerator}
-
-
 def harness_git_sha() -> str:
     try:
         sha = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True,

@@ -17,7 +17,7 @@ from leaderboard.snapshot import Snapshot
 FORMATS = ("html", "md", "csv")
 FILES = {"html": "leaderboard.html", "md": "leaderboard.md", "csv": "leaderboard.csv"}
 DISPLAY = ["rank", "submission", "version", "paradigm", "score (mean ± std)", "seeds", "Δ leader", "vs leader",
-           "fit s", "inference s", "trainable params"]
+           "fit s", "inference s", "ran on", "trainable params"]
 
 
 def export(snapshot: Snapshot, out: str | Path, formats: Iterable[str] = FORMATS) -> list[Path]:

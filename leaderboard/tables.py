@@ -14,6 +14,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from benchmark.environment import devices_label
 from leaderboard.snapshot import Snapshot, metric_columns, ranked_runs
 from leaderboard.stats import compare_to_leader, per_user_column, per_user_matrix
 
@@ -31,6 +32,7 @@ PARADIGM_COLORS = {"non-personalized": "#9e9e9e", "id-from-scratch": "#1f77b4", 
 COSTS = {"cost.fit_seconds": "fit s", "cost.score_seconds": "inference s",
          "cost.trainable_parameters": "trainable params", "cost.peak_rss_mb": "peak RSS MB",
          "cost.tokens": "tokens", "cost.train_samples": "train samples"}
+ACCELERATOR = "tag:env.accelerator"
 SIZE_BUCKETS = ("< 1M", "1M–100M", "100M–1B", "≥ 1B", "unknown")
 SIGNIFICANCE_NOTE = ("vs leader: per-user paired t-test on the main score (per-user values averaged over seeds), "
                      "Holm-corrected over the task's comparisons, α = 0.05")
@@ -154,13 +156,19 @@ def leaderboard(ranked: pd.DataFrame, per_user: pd.DataFrame, experiment: str, m
     keys = ["submission", "version", "config"]
     grouped = runs.groupby(keys, sort=False, dropna=False)
     values = grouped[[f"metric:{m}" for m in metrics]]
-    table = values.mean().rename(columns=lambda c: c[len("metric:"):])
-    spread = values.std(ddof=1).fillna(0.0).rename(columns=lambda c: f"{c[len('metric:'):]} std")
+    means = values.mean()
+    # 0 for a single seed; none where the row never logged the metric
+    spread = values.std(ddof=1).fillna(0.0).mask(means.isna())
+    table = means.rename(columns=lambda c: c[len("metric:"):])
+    spread = spread.rename(columns=lambda c: f"{c[len('metric:'):]} std")
     table = table.join(spread).reset_index()
     first = grouped[["paradigm", "task", "task_version", "family", "dataset"]].last().reset_index(drop=True)
     table[first.columns] = first.to_numpy()
     table["seeds"] = grouped.size().to_numpy()
     table["run_ids"] = grouped["run_id"].agg(list).to_numpy()
+    # seconds compare only between runs on the same device
+    table["ran_on"] = (grouped[ACCELERATOR].agg(devices_label).to_numpy() if ACCELERATOR in runs
+                       else devices_label([None]))
     table["experiment"], table["main_score"] = experiment, main
     table["variant"] = _variants(table)
     table["reference"] = table["submission"].isin(REFERENCE_SUBMISSIONS)
@@ -233,7 +241,7 @@ def overview_table(board: pd.DataFrame) -> pd.DataFrame:
         "seeds": board["seeds"],
         "Δ leader": board["delta"].round(4),
         "vs leader": board["verdict"],
-    }).join(costs)
+    }).join(costs).assign(**{"ran on": board["ran_on"]})
 
 
 def overview_tables(snapshot: Snapshot, boards: dict[str, pd.DataFrame] | None = None) -> dict[str, pd.DataFrame]:
@@ -271,6 +279,7 @@ def task_table(board: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     for name, label in COSTS.items():
         if name in board:
             columns[label] = board[name]
+    columns["ran on"] = board["ran_on"]
     columns["model size"] = board["model_size"]
     return pd.DataFrame(columns)
 

@@ -71,7 +71,7 @@ def ctr_task(**changes):
 
 
 def _log_zero_shot(store, seed: int, name: str, quality: float, paradigm: str = "zero-shot",
-                   partial: bool = False) -> None:
+                   partial: bool = False, accelerator: str | None = None) -> None:
     """A zero-shot LLM run as the zero-shot runner logs it: trust metrics, llm.* tags,
     per-user metrics. (That runner is built elsewhere; the store format is the contract.)"""
     rng = np.random.default_rng(seed)
@@ -82,6 +82,8 @@ def _log_zero_shot(store, seed: int, name: str, quality: float, paradigm: str = 
             "main_score": "NDCG@10", "llm.model": "SmolLM2-135M-Instruct", "llm.quantization": "Q4_1",
             "llm.decoding": "greedy", "llm.prompt_hash": "abc123", "harness_git_sha": "deadbeef"}
     params = {"seed": seed}
+    if accelerator:
+        tags["env.accelerator"] = accelerator
     if partial:
         tags["partial"], params["limit_users"] = "true", 20
     run_id = store.start("zeroshot/synthetic@v1", f"{name} seed={seed}", tags, params)
@@ -116,7 +118,8 @@ def build_fixture_store(root: Path) -> str:
     evaluate(hasty, sequential, seeds=[0], tracking_uri=uri, limit_users=10)  # partial: never ranked
     store = ResultsStore(uri)
     for seed in (0, 1):
-        _log_zero_shot(store, seed, "llm-zs", 0.3)
+        # seeds split between machines, as with `llm4rec store merge`
+        _log_zero_shot(store, seed, "llm-zs", 0.3, accelerator=("cuda: NVIDIA H100 80GB HBM3", "cpu: 2 cores")[seed])
         _log_zero_shot(store, seed, "pop", 0.2, "non-personalized")
     _log_zero_shot(store, 0, HOSTILE, 0.05, "in-context")
     _log_zero_shot(store, 0, "llm-quick", 0.9, partial=True)  # a --limit-users look: never ranked
@@ -321,6 +324,10 @@ def test_overview_tables_one_per_family(snap, boards):
     assert seq.loc[0, "submission"] == "pop (reference)" and seq.loc[0, "vs leader"] == "leader"
     assert seq.loc[0, "score (mean ± std)"] == f"{boards[SEQ]['score'].iloc[0]:.4f} ± 0.0000"
     assert {"fit s", "inference s", "trainable params", "paradigm", "rank", "Δ leader"} <= set(seq.columns)
+    # Seconds compare only within a device: each row says where its runs ran.
+    assert set(seq["ran on"]) == {f"CPU ({os.cpu_count()} cores)"}  # the harness tags its runs
+    ran_on = tables["zeroshot"].set_index("submission")["ran on"]
+    assert ran_on["llm-zs"] == "CPU (2 cores) + H100 80GB HBM3" and ran_on[HOSTILE] == "?"  # ? = no tag
 
 
 # ---------------------------------------------------------------- export

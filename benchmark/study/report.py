@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from benchmark.environment import devices_label
 from benchmark.study.grid import StudyConfig
 from benchmark.study.stats import TEST_NAME, pairwise
 
@@ -111,7 +112,7 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
                         base=("base", "first"),
                         main_score=("main_score", "first"), main=("main", "mean"), seeds=("seed", "nunique"),
                         partial=("partial", "any"),
-                        ran_on=("accelerator", lambda a: " + ".join(sorted({_short_device(x) for x in a}))))
+                        ran_on=("accelerator", devices_label))
     table["std"] = grouped["main"].std(ddof=1).fillna(0.0)
     for column in COSTS:
         table[column] = grouped[column].mean() if column in runs else np.nan
@@ -524,15 +525,6 @@ def _inline(text: str) -> str:
     escaped = html.escape(text)
     escaped = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", escaped)
     return re.sub(r"`(.+?)`", r"<code>\1</code>", escaped)
-
-
-def _short_device(accelerator: str) -> str:
-    """'cuda: NVIDIA H100 80GB HBM3' -> 'H100 80GB HBM3', 'cpu: 2 cores' -> 'CPU (2 cores)'."""
-    if accelerator.startswith("cuda: "):
-        return accelerator.removeprefix("cuda: ").removeprefix("NVIDIA ")
-    if accelerator.startswith("cpu: "):
-        return f"CPU ({accelerator.removeprefix('cpu: ')})"
-    return "?"
 
 
 def _where_runs_ran(runs: pd.DataFrame) -> str:
