@@ -55,15 +55,23 @@ def _duration(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
-class PeakMemory:
-    """Peak resident memory (MB) of this process while the block runs, sampled from
-    /proc every 20 ms (ru_maxrss is a lifetime maximum, useless per run)."""
+class RunMonitor:
+    """While the block runs: this process's peak resident memory (MB), sampled from /proc
+    every 20 ms (ru_maxrss is a lifetime maximum, useless per run), and the machine's
+    mean 1-minute load average, sampled each second (our own threads included), so that
+    seconds measured on a busy machine can be told from seconds on an idle one."""
 
-    def __init__(self, interval: float = 0.02) -> None:
+    def __init__(self, interval: float = 0.02, load_every: float = 1.0) -> None:
         self.interval = interval
+        self.load_every = max(1, round(load_every / interval))
         self.peak_mb = 0.0
+        self._loads: list[float] = []
         self._stop = threading.Event()
         self._page_mb = os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    @property
+    def mean_load(self) -> float:
+        return sum(self._loads) / len(self._loads)
 
     def _rss_mb(self) -> float:
         try:
@@ -73,11 +81,16 @@ class PeakMemory:
             return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     def _sample(self) -> None:
+        tick = 0
         while not self._stop.wait(self.interval):
             self.peak_mb = max(self.peak_mb, self._rss_mb())
+            tick += 1
+            if tick % self.load_every == 0:
+                self._loads.append(os.getloadavg()[0])
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> "RunMonitor":
         self.peak_mb = self._rss_mb()
+        self._loads = [os.getloadavg()[0]]
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
         return self
@@ -86,3 +99,4 @@ class PeakMemory:
         self._stop.set()
         self._thread.join()
         self.peak_mb = max(self.peak_mb, self._rss_mb())
+        self._loads.append(os.getloadavg()[0])

@@ -27,7 +27,7 @@ from benchmark.environment import environment_tags
 from benchmark.eval.candidates import candidate_hash
 from benchmark.executors import build_model
 from benchmark.paths import REPO_ROOT
-from benchmark.progress import PeakMemory, log, track
+from benchmark.progress import RunMonitor, log, track
 from benchmark.probes import RecordingScorer, output_validity, position_bias
 from benchmark.scoring import evaluate_part
 from benchmark.tasks import TaskSpec, load_task
@@ -146,7 +146,7 @@ def _fit_and_score(submission: Submission, task: TaskSpec, seed: int, views: Tas
     """Fit, score the test part, measure; returns (costs and trust metrics, LLM identity tags)."""
     seed_everything(seed)
     zero_shot = submission.card.paradigm == "zero-shot"
-    with PeakMemory() as memory:
+    with RunMonitor() as monitor:
         model = build_model(submission)  # in process, or a worker in the card's own environment
         ctx = FitContext(
             seed=seed,
@@ -172,7 +172,7 @@ def _fit_and_score(submission: Submission, task: TaskSpec, seed: int, views: Tas
     result.metrics = evaluator.summary()
     result.per_user = evaluator.per_user()
     costs = {"cost.fit_seconds": fit_seconds, "cost.score_seconds": score_seconds,
-             "cost.peak_rss_mb": memory.peak_mb} | trust
+             "cost.peak_rss_mb": monitor.peak_mb, "cost.load_average": monitor.mean_load} | trust
     parameters = _trainable_parameters(model)
     if parameters is not None:
         costs["cost.trainable_parameters"] = parameters

@@ -31,7 +31,10 @@ PARADIGM_COLORS = {"non-personalized": "#9e9e9e", "id-from-scratch": "#1f77b4", 
                    "in-context": "#2ca02c"}
 COSTS = {"cost.fit_seconds": "fit s", "cost.score_seconds": "inference s",
          "cost.trainable_parameters": "trainable params", "cost.peak_rss_mb": "peak RSS MB",
-         "cost.tokens": "tokens", "cost.train_samples": "train samples"}
+         "cost.tokens": "tokens", "cost.train_samples": "train samples",
+         "cost.load_average": "load avg"}
+# Not costs to plot a score against: how busy the machine was while the seconds were measured.
+CONDITIONS = ("cost.load_average",)
 ACCELERATOR = "tag:env.accelerator"
 SIZE_BUCKETS = ("< 1M", "1M–100M", "100M–1B", "≥ 1B", "unknown")
 SIGNIFICANCE_NOTE = ("vs leader: per-user paired t-test on the main score (per-user values averaged over seeds), "

@@ -495,6 +495,9 @@ def test_detail_page_shows_the_card_as_text(app):
     frames = [d.value for d in app.dataframe]
     assert any("harness_git_sha" in f.columns for f in frames)
     assert any("hp.noise" in f.columns for f in frames)  # hyperparameters
+    runs = next(f for f in frames if "state" in f.columns)
+    # where each run ran and how busy the machine was: the context of its seconds
+    assert set(runs["ran on"]) == {f"CPU ({os.cpu_count()} cores)"} and (runs["load avg"] >= 0).all()
     assert len(app.get("plotly_chart")) == 1  # per-user distribution
     app.selectbox(key="detail_task").set_value(ZS).run()
     app.selectbox(key="detail_sub").set_value(HOSTILE).run()

@@ -109,8 +109,10 @@ def test_a_run_logs_provenance_metrics_and_per_user_artifact(tracking_uri):
     import torch
     assert tags["env.accelerator"].startswith("cuda: " if torch.cuda.is_available() else "cpu: ")
     metrics = run.data.metrics
-    for key in ("HR_at_5", "NDCG_at_5", "MRR", "cost.fit_seconds", "cost.score_seconds", "cost.peak_rss_mb"):
+    for key in ("HR_at_5", "NDCG_at_5", "MRR", "cost.fit_seconds", "cost.score_seconds", "cost.peak_rss_mb",
+                "cost.load_average"):
         assert key in metrics, key
+    assert 0 <= metrics["cost.load_average"] < 1000
     assert metrics["NDCG_at_5"] == pytest.approx(runs.loc[0, "NDCG@5"])
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"per_user_metrics.parquet", "task.json", "submission.json", "data_summary.json"} <= artifacts

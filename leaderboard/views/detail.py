@@ -5,6 +5,7 @@ import json
 import pandas as pd
 import streamlit as st
 
+from benchmark.environment import short_device
 from leaderboard import charts, tables, ui
 
 PROVENANCE = ("harness_version", "harness_git_sha", "dataset_fingerprint", "split_fingerprint", "task_digest",
@@ -54,6 +55,8 @@ if main and f"metric:{main}" in mine:
 for name, label in tables.COSTS.items():
     if f"metric:{name}" in mine and mine[f"metric:{name}"].notna().any():
         columns[label] = mine[f"metric:{name}"]
+if tables.ACCELERATOR in mine:
+    columns["ran on"] = mine[tables.ACCELERATOR].map(short_device)
 run_table = pd.DataFrame(columns).reset_index(drop=True)
 st.dataframe(run_table, hide_index=True, width="stretch", column_config=ui.number_columns(run_table))
 

@@ -25,7 +25,8 @@ board = boards[experiment]
 st.plotly_chart(charts.paradigm_scores(board), width="stretch")
 
 st.subheader("Score against cost")
-costs = {label: name for name, label in tables.COSTS.items() if name in board and board[name].notna().any()}
+costs = {label: name for name, label in tables.COSTS.items()
+         if name in board and board[name].notna().any() and name not in tables.CONDITIONS}
 costs |= {"model size": "model_size"} if board["model_size"].notna().any() else {}
 if costs:
     label = st.selectbox("cost", list(costs), key="cost")
