@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.environment import devices_label
+from benchmark.tracking.results import seed_spread
 from leaderboard.snapshot import Snapshot, metric_columns, ranked_runs
 from leaderboard.stats import compare_to_leader, per_user_column, per_user_matrix
 
@@ -160,10 +161,8 @@ def leaderboard(ranked: pd.DataFrame, per_user: pd.DataFrame, experiment: str, m
     grouped = runs.groupby(keys, sort=False, dropna=False)
     values = grouped[[f"metric:{m}" for m in metrics]]
     means = values.mean()
-    # 0 for a single seed; none where the row never logged the metric
-    spread = values.std(ddof=1).fillna(0.0).mask(means.isna())
     table = means.rename(columns=lambda c: c[len("metric:"):])
-    spread = spread.rename(columns=lambda c: f"{c[len('metric:'):]} std")
+    spread = seed_spread(values, means).rename(columns=lambda c: f"{c[len('metric:'):]} std")
     table = table.join(spread).reset_index()
     first = grouped[["paradigm", "task", "task_version", "family", "dataset"]].last().reset_index(drop=True)
     table[first.columns] = first.to_numpy()

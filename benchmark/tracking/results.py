@@ -31,10 +31,16 @@ def trust_metrics(runs: pd.DataFrame) -> list[str]:
     return sorted(c for c in runs.columns if c.startswith("trust.") and not c.endswith(" std"))
 
 
+def seed_spread(values, means: pd.DataFrame) -> pd.DataFrame:
+    """Sample std over seeds of grouped metric `values`: 0 for a single seed, none where
+    a group never logged the metric (`means` is NaN there)."""
+    return values.std(ddof=1).fillna(0.0).mask(means.isna())
+
+
 def summarize(runs: pd.DataFrame, task: TaskSpec) -> pd.DataFrame:
-    """One row per submission: `<metric>` (mean), `<metric> std` (sample std over
-    seeds, 0 for one seed, empty where no run logged the metric), `seeds`, and `rank` by the main score; the task's metrics,
-    then the trust metrics that any run logged."""
+    """One row per submission: `<metric>` (mean), `<metric> std` (`seed_spread`),
+    `seeds`, and `rank` by the main score; the task's metrics, then the trust metrics
+    that any run logged."""
     names = list(task.metrics) + trust_metrics(runs)
     columns = IDENTITY + ["rank", "seeds"] + [c for m in names for c in (m, f"{m} std")]
     if runs.empty:
@@ -42,7 +48,7 @@ def summarize(runs: pd.DataFrame, task: TaskSpec) -> pd.DataFrame:
     metrics = [m for m in names if m in runs]
     grouped = runs.groupby(IDENTITY, sort=False)
     table = grouped[metrics].mean()
-    spread = grouped[metrics].std(ddof=1).fillna(0.0).mask(table.isna()).add_suffix(" std")
+    spread = seed_spread(grouped[metrics], table).add_suffix(" std")
     table = table.join(spread).assign(seeds=grouped.size())
     table = table.sort_values(task.main_score, ascending=False).reset_index()
     table["rank"] = table[task.main_score].rank(ascending=False, method="min").astype(int)
