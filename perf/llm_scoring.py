@@ -3,11 +3,11 @@
 SmolLM2-135M-Instruct (the offline asset) scores 20 candidates for each of 20 ml-100k
 users: history = the user's first 20 items in time order, candidates = the 21st item
 and 19 items the user never rated (seeded), as "Title (year)"; the task's default
-prompt (benchmark.llm.prompts.DEFAULT_TEMPLATE) in the chat template, then the answer
+prompt (benchmark.kits.llm.prompts.DEFAULT_TEMPLATE) in the chat template, then the answer
 lead-in. Each candidate's log-likelihood is computed
 
 - cached: the prompt runs once, its KV cache serves all candidates, packed into one
-  forward pass (benchmark.llm.pointwise.score_candidates, method "tree"; "batch" is
+  forward pass (benchmark.kits.llm.pointwise.score_candidates, method "tree"; "batch" is
   also timed, not in the last line);
 - naive: one full forward pass over prompt + candidate per candidate
   (score_candidates_naive), with the very same token ids.
@@ -35,7 +35,7 @@ import torch
 from benchmark.api import Catalog
 from benchmark.data.assets import fetch_asset
 from benchmark.data.atomic import read_atomic_folder
-from benchmark.llm import (
+from benchmark.kits.llm import (
     ANSWER_LEAD,
     DEFAULT_TEMPLATE,
     Usage,

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from benchmark.tasks.schema import TaskSpec
-from benchmark.tuning.yesno import TEMPLATE_PARTS
+from benchmark.kits.tuning.yesno import TEMPLATE_PARTS
 
 CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
                  "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")

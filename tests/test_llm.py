@@ -1,4 +1,4 @@
-"""benchmark.llm: prompts, pointwise scoring with a shared KV cache (against the naive
+"""benchmark.kits.llm: prompts, pointwise scoring with a shared KV cache (against the naive
 one-forward-per-candidate reference), listwise generation and parsing, model loading
 and identity, and the LLM/text submissions. A tiny randomly initialised Llama with a
 small BPE tokenizer stands in for SmolLM2 except in the tests marked as using the real
@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from benchmark.api import Catalog, FitContext, ScoreRequest, TrainData, find_submission
-from benchmark.llm import (
+from benchmark.kits.llm import (
     ANSWER_LEAD,
     DEFAULT_TEMPLATE,
     Usage,
@@ -25,7 +25,7 @@ from benchmark.llm import (
     score_candidates,
     score_candidates_naive,
 )
-from benchmark.llm.listwise import generate, normalize_title, parse_ranking, ranking_scores
+from benchmark.kits.llm.listwise import generate, normalize_title, parse_ranking, ranking_scores
 from conftest import shipped
 
 TITLES = ["Toy Story", "GoldenEye", "Four Rooms", "Get Shorty", "Copycat", "Twelve Monkeys",
@@ -177,7 +177,7 @@ def test_length_normalisation(tiny_lm):
     candidates = TEXTS[8:14]
     total = score_candidates(tiny_lm, prompt, candidates)
     mean = score_candidates(tiny_lm, prompt, candidates, length_normalize=True)
-    from benchmark.llm.pointwise import continuation_ids
+    from benchmark.kits.llm.pointwise import continuation_ids
 
     lengths = np.array([len(continuation_ids(tiny_lm, prompt, c)) for c in candidates])
     assert len(set(lengths)) > 1

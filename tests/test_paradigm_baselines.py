@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 
 from benchmark.api import Catalog, FitContext, ScoreRequest, TrainData, find_submission
 from benchmark.runner import evaluate
-from benchmark.tuning.yesno import YesNoLM, select_training_rows
+from benchmark.kits.tuning.yesno import YesNoLM, select_training_rows
 from paradigm_fixtures import ctr_task, make_tiny_encoder, make_tiny_llama, sequential_task, zeroshot_task
 
 
@@ -182,7 +182,7 @@ def test_training_moves_the_answers_and_budget_zero_trains_nothing(tiny_llama):
     assert np.abs(before - after).max() > 1e-3
     assert losses[-1] < losses[0]
     # The shared, cached base model is untouched by the fit (LoRA went into a copy).
-    from benchmark.llm import load_causal_lm
+    from benchmark.kits.llm import load_causal_lm
 
     base = load_causal_lm(tiny_llama, device="cpu", dtype="float32").model
     assert not any("lora" in name for name, _ in base.named_modules())

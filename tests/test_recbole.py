@@ -1,4 +1,4 @@
-"""The RecBole bridge (submissions/recbole/): parity between our evaluator on the
+"""The RecBole bridge (benchmark/kits/recbole.py, cards in submissions/recbole/): parity between our evaluator on the
 scores RecBole's models give our requests and RecBole's own evaluator on the same
 split, and a RecBole model run end to end through the harness.
 
@@ -197,7 +197,7 @@ def test_general_parity_with_recboles_evaluator(recbole_python, tmp_path, task_n
 
 CHECKED_MODEL = '''
 import sys
-from ..bridge import BASE
+from benchmark.kits.recbole import BASE
 
 
 class Checked(BASE):
@@ -226,8 +226,7 @@ def checked_variant(tmp_path: Path, model: str, overrides: dict) -> Path:
     (so the same environment), a small configuration, and the checks above."""
     package = tmp_path / "recbole_copy"
     package.mkdir(exist_ok=True)
-    for name in ("__init__.py", "bridge.py"):
-        shutil.copy(RECBOLE / name, package / name)
+    shutil.copy(RECBOLE / "__init__.py", package / "__init__.py")
     folder = package / model.lower()
     folder.mkdir()
     (folder / "model.py").write_text(CHECKED_MODEL.replace("BASE", "RecBoleCTR" if model == "LR" else "RecBoleRanker"))

@@ -1,5 +1,5 @@
 """The first-party next-item models (sasrec, gru4rec) and their shared machinery in
-benchmark.api.nextitem: they learn a sequential pattern that popularity cannot see,
+benchmark.kits.nextitem: they learn a sequential pattern that popularity cannot see,
 are deterministic per seed, and their scoring honours the contract."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 import yaml
 
 from benchmark.api import FitContext, ScoreRequest, find_submission
-from benchmark.api.nextitem import full_softmax_cross_entropy, repeat_share, sliding_windows
+from benchmark.kits.nextitem import full_softmax_cross_entropy, repeat_share, sliding_windows
 from benchmark.data import prepare
 from benchmark.data.views import build_views
 from benchmark.runner import evaluate

@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.api.types import FitContext, PredictRequest, ScoreRequest, TrainData
+from benchmark.api.types import FitContext, ModelReport, PredictRequest, Recommendation, ScoreRequest, TrainData
 
 
 class Recommender:
@@ -15,8 +15,12 @@ class Recommender:
     calls `fit` once per (task, seed), then, on ranking tasks (sequential, top-K),
     `score` on batches of users: a float array [len(request.users),
     request.n_candidates]; higher means ranked earlier, equal scores are ties (the
-    metrics average over tie orderings). On CTR tasks it calls `predict`: a float
-    array [len(request.features)] of probabilities in [0, 1].
+    metrics average over tie orderings). A model that ranks fixed candidate sets may
+    implement `recommend` instead: one ranked list per user, of item ids or free text
+    (the harness maps text to the candidates and counts what it cannot map, named
+    twice, or leaves out). On CTR tasks it calls `predict`: a float array
+    [len(request.features)] of probabilities in [0, 1]. After the test pass it asks
+    `report()` for what the model knows about itself (parameters, tokens, LLM identity).
     """
 
     # Whether score() accepts full-ranking requests (candidates=None). Models that can
@@ -33,5 +37,17 @@ class Recommender:
     def score(self, request: ScoreRequest) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} does not implement score()")
 
+    def recommend(self, request: ScoreRequest) -> list[Recommendation]:
+        raise NotImplementedError(f"{type(self).__name__} does not implement recommend()")
+
     def predict(self, request: PredictRequest) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} does not implement predict() (CTR tasks)")
+
+    def report(self) -> ModelReport:
+        """What the model tells the harness about itself; nothing by default."""
+        return ModelReport()
+
+    @classmethod
+    def implements(cls, capability: str) -> bool:
+        """Whether the class overrides `capability` ("score", "recommend", "predict")."""
+        return getattr(cls, capability) is not getattr(Recommender, capability)

@@ -74,7 +74,7 @@ def _import_folder_as_package(folder: Path) -> ModuleType:
     """Import a submission folder as a uniquely named package, so that every
     submission may have its own `model.py` and use relative imports. A folder inside a
     package folder (one with __init__.py, e.g. submissions/recbole/) becomes its
-    subpackage, so variants can share code with `from ..bridge import ...`."""
+    subpackage, so variants can share code with relative imports."""
     folder = folder.resolve()
     if (folder.parent / "__init__.py").is_file():
         parent = _import_folder_as_package(folder.parent)

@@ -6,7 +6,7 @@ the harness builds these objects from the training part and the histories only.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Literal
+from typing import Any, Callable, ClassVar, Iterator, Literal, Sequence
 
 import numpy as np
 import pandas as pd
@@ -78,6 +78,12 @@ class ScoreRequest:
         return self.catalog.n_items if self.candidates is None else self.candidates.shape[1]
 
 
+# What recommend() returns for one user: a ranked list of item ids (best first), or
+# free text naming items (a generative model's output, which the harness maps to the
+# catalogue and checks).
+Recommendation = Sequence[int] | str
+
+
 @dataclass(frozen=True)
 class PredictRequest:
     """CTR: predict the click probability of each (user, item) row. `features` holds
@@ -133,6 +139,54 @@ class TrainData:
         items = self.interactions["item_id"].to_numpy()
         bounds = np.searchsorted(users, np.arange(self.n_users + 1))
         return [readonly(items[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+@dataclass(frozen=True)
+class ModelReport:
+    """What a model tells the harness besides its outputs, returned by
+    `Recommender.report()` after fit and the test pass (and carried over the worker
+    protocol as JSON). Every field is optional: None means "not reported". The harness
+    measures time, memory and output validity itself; none of that is reported here.
+
+    - trainable_parameters / total_parameters: parameter counts (cost columns);
+    - tokens: prompt and generated/scored tokens the model processed;
+    - train_samples: training examples seen (the budget of a few-shot study);
+    - llm: identity tags of a language model, each key `llm.<field>` (llm.model,
+      llm.weights_sha256, llm.quantization, llm.dtype, llm.decoding, llm.prompt_hash).
+    """
+
+    trainable_parameters: int | None = None
+    total_parameters: int | None = None
+    tokens: int | None = None
+    train_samples: int | None = None
+    llm: dict[str, str] = field(default_factory=dict)
+
+    COUNTS: ClassVar[tuple[str, ...]] = ("trainable_parameters", "total_parameters", "tokens", "train_samples")
+
+    def __post_init__(self) -> None:
+        for name in self.COUNTS:
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+                                      or value < 0):
+                raise TypeError(f"ModelReport.{name}: expected a count (int >= 0) or None, got {value!r}")
+        if not isinstance(self.llm, dict) or not all(
+                isinstance(k, str) and k.startswith("llm.") and isinstance(v, str) for k, v in self.llm.items()):
+            raise TypeError("ModelReport.llm: expected {'llm.<field>': text, ...}")
+
+    def costs(self) -> dict[str, float]:
+        """The reported counts as the run's cost metrics (`cost.tokens`, ...)."""
+        return {f"cost.{name}": float(getattr(self, name)) for name in self.COUNTS if getattr(self, name) is not None}
+
+    def to_json(self) -> dict[str, Any]:
+        return {name: (None if getattr(self, name) is None else int(getattr(self, name))) for name in self.COUNTS} | {
+            "llm": dict(self.llm)}
+
+    @classmethod
+    def from_json(cls, data: Any) -> "ModelReport":
+        """A report sent by a worker; anything but the documented fields is an error."""
+        if not isinstance(data, dict) or set(data) - {*cls.COUNTS, "llm"}:
+            raise TypeError(f"a model report must be an object with fields {', '.join((*cls.COUNTS, 'llm'))}")
+        return cls(**data)
 
 
 @dataclass

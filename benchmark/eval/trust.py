@@ -52,7 +52,7 @@ def position_gap(per_position: dict[int, float]) -> float:
 
 
 def validity_rates(stats: dict[str, float], n_candidates: int) -> dict[str, float]:
-    """Output validity from an LLM ranker's counters (see benchmark.llm.listwise):
+    """Output validity from an LLM ranker's counters (see benchmark.kits.llm.listwise):
     hallucinated and duplicate items per item named, missing candidates per candidate,
     malformed outputs and compliant users (nothing hallucinated, nothing malformed)
     per user."""

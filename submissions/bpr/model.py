@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from benchmark.api import FitContext, Recommender, ScoreRequest, TrainData
-from benchmark.api.threads import torch_threads
-from benchmark.api.training import BestEpoch
+from benchmark.kits.threads import torch_threads
+from benchmark.kits.training import BestEpoch
 
 
 class BPRMF(nn.Module):

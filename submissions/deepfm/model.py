@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from benchmark.api import FitContext
-from benchmark.api.ctr_fields import FieldEncoder, FieldModel, init_embedding, pooled
+from benchmark.kits.ctr_fields import FieldEncoder, FieldModel, init_embedding, pooled
 
 
 class DeepFMNet(nn.Module):

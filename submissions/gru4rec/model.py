@@ -2,14 +2,14 @@
 Neural Networks") on user sequences: item embeddings through a GRU, the state after
 each item projected back to the embedding space and scored against the (shared) item
 embeddings. Training, early stopping and scoring are the shared next-item machinery of
-benchmark.api.nextitem."""
+benchmark.kits.nextitem."""
 from __future__ import annotations
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from benchmark.api.nextitem import Dropout, NextItemModel, SequenceNetwork
+from benchmark.kits.nextitem import Dropout, NextItemModel, SequenceNetwork
 
 
 class GRU4RecNetwork(SequenceNetwork):

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from benchmark.api import FitContext
-from benchmark.api.ctr_fields import FieldEncoder, FieldModel, pooled
+from benchmark.kits.ctr_fields import FieldEncoder, FieldModel, pooled
 
 
 class LinearNet(nn.Module):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from benchmark.api import FitContext, TrainData
-from benchmark.api.threads import torch_threads
-from benchmark.llm.adapters import TextModel
-from benchmark.llm.models import load_text_encoder
+from benchmark.kits.threads import torch_threads
+from benchmark.kits.llm.adapters import TextModel
+from benchmark.kits.llm.models import load_text_encoder
 
 
 class MiniLMZeroShot(TextModel):

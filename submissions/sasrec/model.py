@@ -1,6 +1,6 @@
 """SASRec (Kang & McAuley, ICDM 2018, "Self-Attentive Sequential Recommendation"): a
 causal self-attention encoder over the user's item sequence. Training, early stopping
-and scoring are the shared next-item machinery of benchmark.api.nextitem."""
+and scoring are the shared next-item machinery of benchmark.kits.nextitem."""
 from __future__ import annotations
 
 import math
@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from benchmark.api.nextitem import Dropout, NextItemModel, SequenceNetwork
+from benchmark.kits.nextitem import Dropout, NextItemModel, SequenceNetwork
 
 
 class CausalSelfAttention(nn.Module):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from benchmark.api import FitContext, ScoreRequest, TrainData
-from benchmark.llm.adapters import PointwiseLLM
-from benchmark.llm.prompts import (
+from benchmark.kits.llm.adapters import PointwiseLLM
+from benchmark.kits.llm.prompts import (
     DEMONSTRATION_BLOCK,
     DEMONSTRATION_HEADER,
     OWN_PROMPT_HEADER,

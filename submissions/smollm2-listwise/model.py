@@ -1,15 +1,15 @@
 """Zero-shot listwise ranking with a causal LM: the model writes the ranked list of the
-candidates' titles, which is parsed back into candidates (benchmark.llm.listwise)."""
+candidates' titles, which is parsed back into candidates (benchmark.kits.llm.listwise)."""
 from __future__ import annotations
 
 import numpy as np
 
 from benchmark.api import FitContext
-from benchmark.llm.adapters import TextModel, per_user
-from benchmark.llm.listwise import TitleIndex, empty_stats, generate, parse_ranking, ranking_scores
-from benchmark.llm.models import load_causal_lm
-from benchmark.llm.pointwise import Usage
-from benchmark.llm.prompts import model_prompt, render
+from benchmark.kits.llm.adapters import TextModel, per_user
+from benchmark.kits.llm.listwise import TitleIndex, empty_stats, generate, parse_ranking, ranking_scores
+from benchmark.kits.llm.models import load_causal_lm
+from benchmark.kits.llm.pointwise import Usage
+from benchmark.kits.llm.prompts import model_prompt, render
 
 # LLMRank's output instructions (Hou et al., ECIR 2024).
 INSTRUCTION = ("\nPlease show me your ranking results with order numbers. Split your output with line "

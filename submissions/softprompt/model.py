@@ -3,7 +3,7 @@ Parameter-Efficient Prompt Tuning") of a frozen small causal LM on TALLRec's Yes
 recommendation question. `num_virtual_tokens` trainable embeddings (peft's
 PromptEmbedding) go before every prompt; they start as the embeddings of an
 instruction text's tokens (peft's TEXT initialisation). Prompts, sample selection,
-training and P(Yes) scoring are shared with `tallrec-lite` (benchmark.tuning)."""
+training and P(Yes) scoring are shared with `tallrec-lite` (benchmark.kits.tuning)."""
 from __future__ import annotations
 
 import torch
@@ -11,7 +11,7 @@ from peft import PromptTuningConfig, PromptTuningInit, TaskType
 from peft.tuners.prompt_tuning import PromptEmbedding
 from torch import nn
 
-from benchmark.tuning import YesNoTuned
+from benchmark.kits.tuning import YesNoTuned
 
 
 class SoftPrompt(YesNoTuned):
@@ -30,7 +30,7 @@ class SoftPrompt(YesNoTuned):
         self.prompt_embedding = PromptEmbedding(config, embeddings).to(embeddings.weight.device)
         weight = self.prompt_embedding.embedding.weight
         with torch.no_grad():  # peft's TEXT initialisation: the init text's tokens, repeated to length
-            from benchmark.llm import load_causal_lm
+            from benchmark.kits.llm import load_causal_lm
 
             tokenizer = load_causal_lm(str(self.model), device=self.device, dtype=self.dtype).tokenizer
             ids = tokenizer(str(self.init_text), add_special_tokens=False)["input_ids"] or [0]

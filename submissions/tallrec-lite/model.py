@@ -1,13 +1,13 @@
 """TALLRec-lite: LoRA instruction tuning of a small causal LM (SmolLM2-135M-Instruct by
 default) to answer "Yes"/"No" to "will this user like this item?" from the user's last
 10 items (Bao et al., RecSys 2023). Prompts, sample selection, training and P(Yes)
-scoring are shared with `softprompt` (benchmark.tuning)."""
+scoring are shared with `softprompt` (benchmark.kits.tuning)."""
 from __future__ import annotations
 
 from peft import LoraConfig, get_peft_model
 from torch import nn
 
-from benchmark.tuning import YesNoTuned
+from benchmark.kits.tuning import YesNoTuned
 
 
 class TALLRecLite(YesNoTuned):

@@ -13,7 +13,7 @@ items with no training interaction, so an item never seen in training is scored 
 text alone (ID models cannot score it at all). The sequence encoder, training (full
 softmax cross-entropy, windows, early stopping) and scoring are those of the `sasrec`
 submission (its network, with this item representation in place of the ID embedding
-table) and of benchmark.api.nextitem.
+table) and of benchmark.kits.nextitem.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from benchmark.api import FitContext, TrainData, find_submission
-from benchmark.api.nextitem import Dropout, NextItemModel, SequenceNetwork
+from benchmark.kits.nextitem import Dropout, NextItemModel, SequenceNetwork
 
 
 @functools.lru_cache(maxsize=1)
@@ -39,7 +39,7 @@ def _sasrec_module():
 def _encode(encoder: str, texts: tuple[str, ...], digest: str) -> tuple[np.ndarray, int, int, dict]:
     """(embeddings [n, d], tokens encoded, encoder parameters, identity); cached per process
     (every seed of a run encodes the same catalogue)."""
-    from benchmark.llm import load_text_encoder
+    from benchmark.kits.llm import load_text_encoder
 
     model = load_text_encoder(encoder)
     embeddings, tokens = model.encode(list(texts))

@@ -1,4 +1,4 @@
-from ..bridge import RecBoleCTR
+from benchmark.kits.recbole import RecBoleCTR
 
 
 class DeepFM(RecBoleCTR):

@@ -1,4 +1,4 @@
-from ..bridge import RecBoleRanker
+from benchmark.kits.recbole import RecBoleRanker
 
 
 class SASRec(RecBoleRanker):

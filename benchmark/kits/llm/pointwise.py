@@ -30,7 +30,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from benchmark.llm.models import CausalLM
+from benchmark.kits.llm.models import CausalLM
 
 METHODS = ("tree", "batch")
 

@@ -1,6 +1,6 @@
 """Helpers for CTR adapters: encoding feature fields as embedding-table indices, and a
 training loop with early stopping on the harness's validation AUC (used by the `lr` and
-`deepfm` baselines; any submission may import them from benchmark.api.ctr_fields).
+`deepfm` baselines; any submission may import them from benchmark.kits.ctr_fields).
 
 Every field (user_id, item_id and the task's feature fields) is categorical: its values
 as text are tokens; a field whose training values contain whitespace is multi-valued
@@ -17,8 +17,8 @@ import pandas as pd
 import torch
 
 from benchmark.api.recommender import Recommender
-from benchmark.api.threads import torch_threads
-from benchmark.api.training import BestEpoch
+from benchmark.kits.threads import torch_threads
+from benchmark.kits.training import BestEpoch
 from benchmark.api.types import FitContext, PredictRequest, TrainData
 
 

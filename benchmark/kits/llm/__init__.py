@@ -1,9 +1,9 @@
 """Shared machinery of the LLM and text-encoder submissions: model loading with an
 identity for the run's tags, prompts, pointwise likelihood scoring with a shared KV
 cache, and listwise generation with parsing of the output into catalogue items."""
-from benchmark.llm.models import CausalLM, TextEncoder, load_causal_lm, load_text_encoder
-from benchmark.llm.pointwise import Usage, score_candidates, score_candidates_naive
-from benchmark.llm.prompts import (
+from benchmark.kits.llm.models import CausalLM, TextEncoder, load_causal_lm, load_text_encoder
+from benchmark.kits.llm.pointwise import Usage, score_candidates, score_candidates_naive
+from benchmark.kits.llm.prompts import (
     ANSWER_LEAD,
     DEFAULT_TEMPLATE,
     Demonstration,

@@ -29,8 +29,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from benchmark.llm.models import CausalLM
-from benchmark.llm.pointwise import Usage, prompt_ids
+from benchmark.kits.llm.models import CausalLM
+from benchmark.kits.llm.pointwise import Usage, prompt_ids
 
 FUZZY_CUTOFF = 0.85
 STAT_KEYS = ("users", "hallucinated", "off_candidates", "duplicates", "missing", "malformed",

@@ -48,7 +48,7 @@ import torch
 from torch import nn
 
 from benchmark.api.recommender import Recommender
-from benchmark.api.threads import torch_threads
+from benchmark.kits.threads import torch_threads
 from benchmark.api.types import FitContext, PredictRequest, ScoreRequest, TrainData
 
 INSTRUCTION = ("Given the user's history of movies below, will the user like the target movie? "
@@ -90,7 +90,7 @@ class YesNoPrompts:
 def _chat_frame(tokenizer: Any) -> tuple[str, str]:
     """(head, tail) around one user message: the chat template applied to a user turn
     with the generation prompt; ("", "\\n") without a chat template."""
-    from benchmark.llm.prompts import chat_frame
+    from benchmark.kits.llm.prompts import chat_frame
 
     return chat_frame(tokenizer)
 
@@ -310,7 +310,7 @@ class YesNoTuned(Recommender):
 
     # --- fit ------------------------------------------------------------------------
     def fit(self, train: TrainData, ctx: FitContext) -> None:
-        from benchmark.llm import load_causal_lm, prompt_hash
+        from benchmark.kits.llm import load_causal_lm, prompt_hash
 
         with torch_threads(self.threads), torch.random.fork_rng(devices=[]):
             torch.manual_seed(ctx.seed)

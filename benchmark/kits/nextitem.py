@@ -1,5 +1,5 @@
 """Shared machinery for ID-based next-item models (the `sasrec` and `gru4rec`
-submissions; any submission may import it from benchmark.api.nextitem).
+submissions; any submission may import it from benchmark.kits.nextitem).
 
 A model subclasses `NextItemModel` and builds a `SequenceNetwork`: a module that maps
 padded item sequences [B, L] to hidden states [B, L, d] without looking ahead (state t
@@ -35,8 +35,8 @@ import torch
 from torch import nn
 
 from benchmark.api.recommender import Recommender
-from benchmark.api.threads import torch_threads
-from benchmark.api.training import BestEpoch
+from benchmark.kits.threads import torch_threads
+from benchmark.kits.training import BestEpoch
 from benchmark.api.types import FitContext, ScoreRequest, TrainData
 
 PADDING = 0

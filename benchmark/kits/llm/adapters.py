@@ -17,10 +17,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from benchmark.api import Catalog, FitContext, Recommender, ScoreRequest, TrainData
-from benchmark.api.threads import torch_threads
-from benchmark.llm.models import load_causal_lm
-from benchmark.llm.pointwise import Usage, score_candidates
-from benchmark.llm.prompts import ANSWER_LEAD, DEFAULT_TEMPLATE, model_prompt, prompt_hash, render
+from benchmark.kits.threads import torch_threads
+from benchmark.kits.llm.models import load_causal_lm
+from benchmark.kits.llm.pointwise import Usage, score_candidates
+from benchmark.kits.llm.prompts import ANSWER_LEAD, DEFAULT_TEMPLATE, model_prompt, prompt_hash, render
 
 
 class TextModel(Recommender):
