@@ -1,7 +1,8 @@
 """Extra passes over a task's test users that measure how a ranker behaves rather than
 how well it ranks: position bias (the target moved to fixed positions of the candidate
-list), consistency under reordered candidates, popularity bias of what it puts on top,
-and the validity of an LLM's output. Definitions: docs/metrics.md ("Trust")."""
+list), consistency under reordered candidates and popularity bias of what it puts on
+top (the validity of recommend() output is counted by benchmark.recommendations).
+Definitions: docs/metrics.md ("Trust")."""
 from __future__ import annotations
 
 from typing import Callable
@@ -12,7 +13,7 @@ from benchmark.api import ScoreRequest, TrainData
 from benchmark.data.views import EvalSet
 from benchmark.eval.candidates import place_target, shuffle_rows, target_columns
 from benchmark.eval.metrics import RankingEvaluator
-from benchmark.eval.trust import position_gap, shuffle_consistency, top_k_popularity, validity_rates
+from benchmark.eval.trust import position_gap, shuffle_consistency, top_k_popularity
 from benchmark.progress import track
 from benchmark.scoring import score_batch
 from benchmark.tasks.schema import TaskSpec
@@ -77,13 +78,3 @@ def position_bias(score: Callable, task: TaskSpec, train: TrainData, test: EvalS
     orders = [candidates for _, candidates in passes[shuffled:]]
     metrics["trust.kendall_tau"] = shuffle_consistency(orders, scores[shuffled:])
     return metrics
-
-
-def output_validity(before: dict | None, after: dict | None, n_candidates: int) -> dict[str, float]:
-    """Validity rates over the test pass, from the counters an LLM ranker keeps in
-    `llm_stats` (their growth between `before` and `after`)."""
-    if not after:
-        return {}
-    before = before or {}
-    delta = {k: float(v) - float(before.get(k, 0)) for k, v in after.items() if isinstance(v, (int, float))}
-    return validity_rates(delta, n_candidates) if delta.get("users") else {}

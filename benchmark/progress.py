@@ -59,12 +59,15 @@ class RunMonitor:
     """While the block runs: this process's peak resident memory (MB), sampled from /proc
     every 20 ms (ru_maxrss is a lifetime maximum, useless per run), and the machine's
     mean 1-minute load average, sampled each second (our own threads included), so that
-    seconds measured on a busy machine can be told from seconds on an idle one."""
+    seconds measured on a busy machine can be told from seconds on an idle one; and,
+    each second, the peak resident memory of this process's children (a submission's
+    worker), read by the harness from /proc rather than reported by the worker."""
 
     def __init__(self, interval: float = 0.02, load_every: float = 1.0) -> None:
         self.interval = interval
         self.load_every = max(1, round(load_every / interval))
         self.peak_mb = 0.0
+        self.children_peak_mb: float | None = None  # None: no child process seen
         self._loads: list[float] = []
         self._stop = threading.Event()
         self._page_mb = os.sysconf("SC_PAGE_SIZE") / 2**20
@@ -80,6 +83,17 @@ class RunMonitor:
         except OSError:
             return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
+    def _children_peak(self) -> None:
+        """VmHWM (the kernel's per-process peak RSS) of each child process."""
+        for pid in _children():
+            try:
+                with open(f"/proc/{pid}/status") as handle:
+                    kb = next((int(line.split()[1]) for line in handle if line.startswith("VmHWM:")), None)
+            except (OSError, ValueError):
+                continue  # it ended between the listing and the read
+            if kb is not None:
+                self.children_peak_mb = max(self.children_peak_mb or 0.0, kb / 1024)
+
     def _sample(self) -> None:
         tick = 0
         while not self._stop.wait(self.interval):
@@ -87,6 +101,7 @@ class RunMonitor:
             tick += 1
             if tick % self.load_every == 0:
                 self._loads.append(os.getloadavg()[0])
+                self._children_peak()
 
     def __enter__(self) -> "RunMonitor":
         self.peak_mb = self._rss_mb()
@@ -100,3 +115,16 @@ class RunMonitor:
         self._thread.join()
         self.peak_mb = max(self.peak_mb, self._rss_mb())
         self._loads.append(os.getloadavg()[0])
+        self._children_peak()
+
+
+def _children() -> list[str]:
+    """Pids of this process's children (every thread's), from /proc."""
+    pids: list[str] = []
+    for task in os.listdir("/proc/self/task") if os.path.isdir("/proc/self/task") else ():
+        try:
+            with open(f"/proc/self/task/{task}/children") as handle:
+                pids += handle.read().split()
+        except OSError:  # a thread that ended meanwhile
+            continue
+    return pids

@@ -20,16 +20,14 @@ import numpy as np
 import pandas as pd
 
 import benchmark
-from benchmark.api import FitContext, Recommender, Submission, TrainData, find_submission
+from benchmark.api import FitContext, ModelReport, Submission, TrainData, find_submission
 from benchmark.data import PreparedData, prepare
-from benchmark.data.views import EvalSet, TaskViews, build_views, rows_hash, with_candidates
+from benchmark.data.views import TaskViews, build_views
 from benchmark.environment import environment_tags
-from benchmark.eval.candidates import candidate_hash
 from benchmark.executors import build_model
+from benchmark.families import TaskFamily, family
 from benchmark.paths import REPO_ROOT
 from benchmark.progress import RunMonitor, log, track
-from benchmark.probes import RecordingScorer, output_validity, position_bias
-from benchmark.scoring import evaluate_part
 from benchmark.tasks import TaskSpec, load_task
 from benchmark.tracking.store import ResultsStore
 
@@ -94,7 +92,7 @@ def run_one(submission: Submission, task: TaskSpec, seed: int, prepared: Prepare
     card = submission.card
     result = RunResult(task.task, card.name, card.version, card.paradigm, seed, "FINISHED")
     key = run_key(submission, task, seed, prepared, limit_users)
-    views = with_candidates(views, task, seed)
+    views = family(task.family).for_seed(views, task, seed)
     if limit_users is not None:
         views = replace(views, test=views.test.subset(np.arange(min(limit_users, len(views.test)))))
     if store is not None and (done := store.finished_run(task.experiment_name, key)):
@@ -132,8 +130,7 @@ def run_one(submission: Submission, task: TaskSpec, seed: int, prepared: Prepare
             "submission.json": card.model_dump(),
             "data_summary.json": prepared.summary,
         }
-        if getattr(views.test, "candidates", None) is not None:
-            artifacts["candidates.parquet"] = candidate_table(views.test)
+        artifacts |= family(task.family).artifacts(views)
         store.log_artifacts(result.run_id, artifacts)
         store.end(result.run_id)
     main = result.metrics[task.main_score]
@@ -143,71 +140,56 @@ def run_one(submission: Submission, task: TaskSpec, seed: int, prepared: Prepare
 
 def _fit_and_score(submission: Submission, task: TaskSpec, seed: int, views: TaskViews,
                    result: RunResult, store: ResultsStore | None) -> tuple[dict[str, float], dict[str, str]]:
-    """Fit, score the test part, measure; returns (costs and trust metrics, LLM identity tags)."""
+    """Fit, score the test part, run the trust passes, measure; returns (costs and trust
+    metrics, the model's identity tags). What the model says about itself comes only
+    from its report(); time, memory and output validity are measured here."""
     seed_everything(seed)
+    task_family = family(task.family)
     zero_shot = submission.card.paradigm == "zero-shot"
     with RunMonitor() as monitor:
         model = build_model(submission)  # in process, or a worker in the card's own environment
-        ctx = FitContext(
-            seed=seed,
-            # Zero-shot models select nothing on the task's data.
-            evaluate_validation=None if zero_shot else lambda call: evaluate_part(
-                call, views.validation, task, views.train, submission.name, "validation"
-            ).summary()[task.main_score],
-            progress=lambda iterable, description="training", total=None: track(
-                iterable, f"{submission.name} {description}", total),
-            log_metric=(lambda name, value, step: store.log_metrics(result.run_id, {name: value}, step))
-            if store is not None else (lambda *_: None),
-        )
+        ctx = _fit_context(submission, task_family, task, seed, views, result, store, zero_shot)
         started = time.perf_counter()
         model.fit(catalogue_only(views.train) if zero_shot else views.train, ctx)
         fit_seconds = time.perf_counter() - started
-        stats_before = dict(getattr(model, "llm_stats", None) or {})
         started = time.perf_counter()
-        model_call = model.predict if task.family == "ctr" else RecordingScorer(model.score)
-        evaluator = evaluate_part(model_call, views.test, task, views.train, submission.name, "test",
-                                  show_progress=True)
+        call = task_family.test_call(model, views.train)
+        evaluator = task_family.evaluate_part(call, views.test, task, views.train, submission.name, "test",
+                                              show_progress=True)
         score_seconds = time.perf_counter() - started
-        trust = _trust_metrics(model, model_call, task, views, seed, submission.name, stats_before)
+        trust = task_family.trust_metrics(model, call, task, views, seed, submission.name)
+        report = model.report()
+    if not isinstance(report, ModelReport):
+        raise TypeError(f"report() must return a benchmark.api.ModelReport, got {type(report).__name__}")
     result.metrics = evaluator.summary()
     result.per_user = evaluator.per_user()
     costs = {"cost.fit_seconds": fit_seconds, "cost.score_seconds": score_seconds,
              "cost.peak_rss_mb": monitor.peak_mb, "cost.load_average": monitor.mean_load} | trust
-    parameters = _trainable_parameters(model)
-    if parameters is not None:
-        costs["cost.trainable_parameters"] = parameters
-    for name, attribute in (("cost.worker_peak_rss_mb", "worker_peak_rss_mb"), ("cost.tokens", "tokens"),
-                            ("cost.train_samples", "train_samples"), ("cost.total_parameters", "total_parameters")):
-        value = getattr(model, attribute, None)  # reported by the model (or its worker) when it knows
-        if value is not None:
-            costs[name] = float(value)
-    identity = {k: str(v) for k, v in (getattr(model, "llm_identity", None) or {}).items()}
-    return costs, identity
+    if monitor.children_peak_mb is not None:
+        costs["cost.worker_peak_rss_mb"] = monitor.children_peak_mb
+    return costs | report.costs(), dict(report.llm)
+
+
+def _fit_context(submission: Submission, task_family: TaskFamily, task: TaskSpec, seed: int, views: TaskViews,
+                 result: RunResult, store: ResultsStore | None, zero_shot: bool) -> FitContext:
+    def evaluate_validation(call) -> float:
+        evaluation = task_family.evaluate_part(call, views.validation, task, views.train, submission.name,
+                                               "validation")
+        return evaluation.summary()[task.main_score]
+
+    return FitContext(
+        seed=seed,
+        evaluate_validation=None if zero_shot else evaluate_validation,  # zero-shot models select nothing
+        progress=lambda iterable, description="training", total=None: track(
+            iterable, f"{submission.name} {description}", total),
+        log_metric=(lambda name, value, step: store.log_metrics(result.run_id, {name: value}, step))
+        if store is not None else (lambda *_: None),
+    )
 
 
 def catalogue_only(train: TrainData) -> TrainData:
     """What a zero-shot model may see: the catalogue, no interactions, no users."""
     return TrainData(train.interactions.iloc[0:0].copy(), train.n_users, train.catalog)
-
-
-def _trust_metrics(model, model_call, task: TaskSpec, views: TaskViews, seed: int, name: str,
-                   stats_before: dict) -> dict[str, float]:
-    if task.trust is None or getattr(views.test, "candidates", None) is None:
-        return {}
-    started = time.perf_counter()
-    metrics = model_call.popularity_bias(views.train, task.trust.popularity_k)
-    metrics |= output_validity(stats_before, getattr(model, "llm_stats", None), views.test.candidates.shape[1])
-    if task.trust.position_bias is not None:
-        log(f"{task.task} · {name} seed {seed}: position-bias pass")
-        metrics |= position_bias(model.score, task, views.train, views.test, seed, name)
-    metrics["cost.trust_seconds"] = time.perf_counter() - started
-    return metrics
-
-
-def candidate_table(part: EvalSet) -> pd.DataFrame:
-    """The test candidate sets as stored with a run: user, target, candidates in order."""
-    return pd.DataFrame({"user": part.users, "target": np.asarray(part.targets),
-                         "candidates": [row.tolist() for row in part.candidates]})
 
 
 def run_key(submission: Submission, task: TaskSpec, seed: int, prepared: PreparedData,
@@ -226,10 +208,8 @@ def run_tags(submission: Submission, task: TaskSpec, seed: int, prepared: Prepar
     extra = {"partial": "true"} if limit_users is not None else {}
     if task.prompt:
         extra["prompt_hash"] = task.prompt_hash()
-    if views is not None and getattr(views.test, "candidates", None) is not None:
-        extra["candidate_set_hash"] = candidate_hash(views.test.users, views.test.candidates)
-    if views is not None and task.ctr is not None and task.ctr.test_sample is not None:
-        extra["test_rows_hash"] = rows_hash(views.test)
+    if views is not None:
+        extra |= family(task.family).run_tags(task, views)
     return extra | {
         "task": task.task, "task_version": task.version, "family": task.family,
         "dataset": task.dataset.name, "submission": card.name, "submission_version": card.version,
@@ -259,18 +239,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def _trainable_parameters(model: Recommender) -> int | None:
-    """Counted over the model's torch modules, or as reported by its worker process."""
-    import torch
-
-    if getattr(model, "trainable_parameters", None) is not None:
-        return model.trainable_parameters
-    modules = [v for v in vars(model).values() if isinstance(v, torch.nn.Module)]
-    if not modules:
-        return None
-    return sum(p.numel() for m in modules for p in m.parameters() if p.requires_grad)
 
 
 def _as_list(value) -> list:

@@ -11,7 +11,6 @@ import pandas as pd
 from benchmark.api import PredictRequest, ScoreRequest, TrainData
 from benchmark.data.views import EvalSet, LabelledRows
 from benchmark.eval.candidates import target_columns
-from benchmark.eval.metrics import RankingEvaluator
 from benchmark.progress import track
 from benchmark.tasks.schema import TaskSpec
 
@@ -29,18 +28,18 @@ class Evaluation(Protocol):
 def evaluate_part(model_call: Callable, part: EvalSet | LabelledRows, task: TaskSpec, train: TrainData,
                   name: str, label: str, show_progress: bool = False) -> Evaluation:
     """Run `model_call` (the model's score or predict) over a task part; return its metrics."""
-    if isinstance(part, LabelledRows):
-        return _predict_rows(model_call, part, task, train, name, label, show_progress)
-    return _score_users(model_call, part, task, train, name, label, show_progress)
+    from benchmark.families import family
+
+    return family(task.family).evaluate_part(model_call, part, task, train, name, label, show_progress)
 
 
 def _batches(iterable, count: int, size: int, description: str, show_progress: bool):
     return track(iterable, description, -(-count // size)) if show_progress else iterable
 
 
-def _score_users(score: Callable, part: EvalSet, task: TaskSpec, train: TrainData, name: str,
-                 label: str, show_progress: bool) -> Evaluation:
-    evaluator = ranking_evaluator(task, train)
+def score_users(score: Callable, evaluator, part: EvalSet, task: TaskSpec, train: TrainData, name: str,
+                label: str, show_progress: bool) -> Evaluation:
+    """Score a ranking part batch by batch into `evaluator` (the family's)."""
     batches = _batches(part.batches(task.batch_size), len(part), task.batch_size,
                        f"{name} scoring {label}", show_progress)
     for index, (users, histories, targets, candidates) in enumerate(batches):
@@ -50,15 +49,6 @@ def _score_users(score: Callable, part: EvalSet, task: TaskSpec, train: TrainDat
             targets = target_columns(candidates, targets)
         evaluator.add(users, scores, targets, exclude=histories if task.history.exclude_seen else None)
     return evaluator
-
-
-def ranking_evaluator(task: TaskSpec, train: TrainData):
-    if task.family in ("sequential", "zeroshot"):
-        return RankingEvaluator(task.metrics)
-    from benchmark.eval.multi import TopKEvaluator
-
-    popularity = np.bincount(train.interactions["item_id"], minlength=train.n_items)
-    return TopKEvaluator(task.metrics, train.n_items, popularity)
 
 
 def score_batch(score: Callable, task: TaskSpec, train: TrainData, users: np.ndarray,
@@ -72,8 +62,9 @@ def score_batch(score: Callable, task: TaskSpec, train: TrainData, users: np.nda
     return scores
 
 
-def _predict_rows(predict: Callable, part: LabelledRows, task: TaskSpec, train: TrainData, name: str,
-                  label: str, show_progress: bool) -> Evaluation:
+def predict_rows(predict: Callable, part: LabelledRows, task: TaskSpec, train: TrainData, name: str,
+                 label: str, show_progress: bool) -> Evaluation:
+    """Predict a CTR part batch by batch; its metrics."""
     size = task.batch_size
     starts = _batches(range(0, len(part), size), len(part), size, f"{name} predicting {label}", show_progress)
     predictions = np.empty(len(part), dtype=np.float64)

@@ -1,20 +1,19 @@
-"""`llm4rec validate`: the adapter-contract checks on tiny generated tasks, one per
-capability the model implements (score: sequential and top-K; predict: CTR)."""
+"""`llm4rec validate`: the adapter-contract checks on tiny generated tasks, one per task
+family that can evaluate the model (benchmark.families: which capability serves each
+family, and whether it needs full ranking over the catalogue)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmark.api import Recommender, Submission, find_submission
+from benchmark.api import Submission, find_submission
 from benchmark.data import prepare
 from benchmark.data.views import build_views
+from benchmark.families import FAMILIES
 from benchmark.specs import SpecError
 from benchmark.tasks import TaskSpec, load_task_file
 
 TASKS_DIR = Path(__file__).parent / "tasks"
-CONTRACT_TASKS = {"score": ["contract-sequential.yaml", "contract-topk.yaml", "contract-zeroshot.yaml"],
-                  "predict": ["contract-ctr.yaml"]}
-FULL_RANKING = ("contract-sequential.yaml", "contract-topk.yaml")
 
 
 @dataclass
@@ -34,14 +33,13 @@ def validate_submission(ref: str) -> list[Check]:
         checks.append(Check("entrypoint", True, f"{card.entrypoint} -> {cls.__name__}"))
     except SpecError as error:
         return checks + [Check("card and entrypoint", False, str(error))]
-    capabilities = [name for name in CONTRACT_TASKS if getattr(cls, name) is not getattr(Recommender, name)]
-    if not capabilities:
-        return checks + [Check("capabilities", False, "implements neither score() nor predict()")]
-    for capability in capabilities:
-        for file in CONTRACT_TASKS[capability]:
-            if file in FULL_RANKING and not cls.ranks_full_catalogue:
-                continue  # a candidate-set ranker (LLMs): checked on the sampled-candidate task
-            checks += _contract_checks(submission, load_task_file(TASKS_DIR / file), capability)
+    families = [f for f in FAMILIES.values() if f.serves(cls)]
+    if not families:
+        return checks + [Check("capabilities", False, "implements none of score(), recommend(), predict() "
+                                                      "in a way some task family can evaluate")]
+    for task_family in families:
+        capability = next(c for c in task_family.capabilities if cls.implements(c))
+        checks += _contract_checks(submission, load_task_file(TASKS_DIR / task_family.contract_task), capability)
     return checks
 
 

@@ -7,7 +7,9 @@ here, on the harness side.
   before that period; its earlier items are excluded from the ranking when the task says.
 - ctr: (user, item) rows with features; labels stay with the harness.
 - zeroshot: as sequential, but each user ranks a sampled candidate set (the target and
-  items it never rated), drawn per seed by `with_candidates`.
+  items it never rated), drawn per seed.
+
+Each family (benchmark.families) chooses which of these it builds.
 """
 from __future__ import annotations
 
@@ -19,8 +21,7 @@ import pandas as pd
 
 from benchmark.api.types import Catalog, TrainData, ValidationSet, readonly
 from benchmark.data.pipeline import PreparedData
-from benchmark.data.splits import TEST, TRAIN, VALID
-from benchmark.eval.candidates import sample_candidates, shuffle_rows
+from benchmark.data.splits import TRAIN
 from benchmark.tasks.schema import TaskSpec
 
 
@@ -74,47 +75,23 @@ class TaskViews:
 
 
 def build_views(task: TaskSpec, prepared: PreparedData) -> TaskViews:
+    """The task's views, as its family builds them (benchmark.families)."""
+    from benchmark.families import family
+
+    return family(task.family).build_views(task, prepared)
+
+
+def catalog_and_training(prepared: PreparedData) -> tuple[Catalog, pd.DataFrame, np.ndarray]:
+    """(catalogue, training rows, each row's part) of a prepared task."""
     seq = prepared.sequence
     part = seq["part"].to_numpy()
     dataset = prepared.dataset
     catalog = Catalog(dataset.n_items, dataset.items.copy())
-    train_rows = seq.loc[part == TRAIN].drop(columns="part").reset_index(drop=True)
-    if task.family == "ctr":
-        features = _feature_table(task, prepared)
-        validation, test = (_labelled(seq, part == p, features) for p in (VALID, TEST))
-        if task.ctr.test_sample is not None:
-            test = _sample_rows(test, task.ctr.test_sample, train_rows["user_id"].to_numpy(), dataset.n_users)
-        fields = task.ctr.user_features + task.ctr.item_features
-        train = TrainData(train_rows.merge(features, on=["user_id", "item_id"], how="left"),
-                          dataset.n_users, catalog, users=dataset.users.copy(), feature_fields=fields)
-        return TaskViews(train, validation, test)
-    if task.family in ("sequential", "zeroshot"):
-        validation, test = (_next_items(p, part, seq) for p in (VALID, TEST))
-    else:
-        validation, test = (_item_sets(p, part, seq, task.history.exclude_seen) for p in (VALID, TEST))
-    test = _sample_users(test, task)
-    train = TrainData(train_rows, dataset.n_users, catalog,
-                      ValidationSet(validation.users, validation.histories, validation.targets),
-                      users=dataset.users.copy())
-    rated = _grouped_items(seq)[1] if task.family == "zeroshot" else None
-    return TaskViews(train, validation, test, rated)
+    return catalog, seq.loc[part == TRAIN].drop(columns="part").reset_index(drop=True), part
 
 
-def with_candidates(views: TaskViews, task: TaskSpec, seed: int) -> TaskViews:
-    """The views with a candidate set per validation and test user for this seed: the
-    target plus `candidates.n_negatives` items the user never rated, in a random order
-    (numpy's PCG64 seeded by the task's user-sample seed, the run seed and the part)."""
-    if task.candidates.mode != "sampled":
-        return views
-    parts = []
-    for stream, part in enumerate((views.test, views.validation)):
-        rng = np.random.default_rng([task.eval_users.seed, seed, stream])
-        rated = [views.rated[u] for u in part.users]
-        candidates = sample_candidates(np.asarray(part.targets), rated, views.train.n_items,
-                                       task.candidates.n_negatives, rng)
-        parts.append(EvalSet(part.users, part.histories, part.targets, readonly(shuffle_rows(candidates, rng))))
-    test, validation = parts
-    return TaskViews(views.train, validation, test, views.rated)
+def validation_set(part: EvalSet) -> ValidationSet:
+    return ValidationSet(part.users, part.histories, part.targets)
 
 
 def _user_bounds(seq: pd.DataFrame) -> np.ndarray:
@@ -123,7 +100,7 @@ def _user_bounds(seq: pd.DataFrame) -> np.ndarray:
     return np.searchsorted(seq["user_id"].to_numpy(), np.arange(n_users + 1))
 
 
-def _next_items(which: int, part: np.ndarray, seq: pd.DataFrame) -> EvalSet:
+def next_items(which: int, part: np.ndarray, seq: pd.DataFrame) -> EvalSet:
     """Users with a row of part `which`; history = everything before that row."""
     items = seq["item_id"].to_numpy()
     bounds = _user_bounds(seq)
@@ -133,14 +110,14 @@ def _next_items(which: int, part: np.ndarray, seq: pd.DataFrame) -> EvalSet:
     return EvalSet(readonly(users.astype("int64")), histories, readonly(items[rows].astype("int64")))
 
 
-def _item_sets(which: int, part: np.ndarray, seq: pd.DataFrame, exclude_seen: bool) -> EvalSet:
+def item_sets(which: int, part: np.ndarray, seq: pd.DataFrame, exclude_seen: bool) -> EvalSet:
     """Users with rows of part `which`; history = their rows of earlier parts (oldest
     first), targets = their distinct items in part `which` (without already-seen ones
     when those are excluded from the ranking: they could never be hit)."""
     users, histories, targets = [], [], []
     earlier = seq[part < which]
-    earlier_items = dict(zip(*_grouped_items(earlier)))
-    for user, items in zip(*_grouped_items(seq[part == which])):
+    earlier_items = dict(zip(*grouped_items(earlier)))
+    for user, items in zip(*grouped_items(seq[part == which])):
         history = earlier_items.get(user, np.empty(0, dtype="int64"))
         wanted = np.unique(items)
         if exclude_seen:
@@ -152,7 +129,7 @@ def _item_sets(which: int, part: np.ndarray, seq: pd.DataFrame, exclude_seen: bo
     return EvalSet(readonly(np.asarray(users, dtype="int64")), histories, targets)
 
 
-def _grouped_items(rows: pd.DataFrame) -> tuple[np.ndarray, list[np.ndarray]]:
+def grouped_items(rows: pd.DataFrame) -> tuple[np.ndarray, list[np.ndarray]]:
     """(user ids, their item arrays in row order) for a user-sorted frame."""
     user_ids = rows["user_id"].to_numpy()
     items = rows["item_id"].to_numpy().astype("int64")
@@ -160,7 +137,7 @@ def _grouped_items(rows: pd.DataFrame) -> tuple[np.ndarray, list[np.ndarray]]:
     return user_ids[starts], np.split(items, starts[1:])
 
 
-def _sample_users(test: EvalSet, task: TaskSpec) -> EvalSet:
+def sample_users(test: EvalSet, task: TaskSpec) -> EvalSet:
     if task.eval_users.min_history:
         test = test.subset(np.flatnonzero([len(h) >= task.eval_users.min_history for h in test.histories]))
     if task.eval_users.sample is None or task.eval_users.sample >= len(test):
@@ -169,7 +146,7 @@ def _sample_users(test: EvalSet, task: TaskSpec) -> EvalSet:
     return test.subset(np.sort(rng.choice(len(test), task.eval_users.sample, replace=False)))
 
 
-def _feature_table(task: TaskSpec, prepared: PreparedData) -> pd.DataFrame:
+def feature_table(task: TaskSpec, prepared: PreparedData) -> pd.DataFrame:
     """user_id, item_id and the task's feature fields for every interaction."""
     spec = task.ctr
     tables = {"user": prepared.dataset.users, "item": prepared.dataset.items}
@@ -184,7 +161,7 @@ def _feature_table(task: TaskSpec, prepared: PreparedData) -> pd.DataFrame:
     return pairs.merge(users, on="user_id", how="left").merge(items, on="item_id", how="left")
 
 
-def _sample_rows(test: LabelledRows, spec, train_users: np.ndarray, n_users: int) -> LabelledRows:
+def sample_rows(test: LabelledRows, spec, train_users: np.ndarray, n_users: int) -> LabelledRows:
     """A seeded sample of test rows (kept in their order) among users with enough
     training rows."""
     train_rows_per_user = np.bincount(train_users, minlength=n_users)
@@ -202,7 +179,7 @@ def rows_hash(rows: LabelledRows) -> str:
     return hashlib.sha256(np.ascontiguousarray(pairs).tobytes()).hexdigest()
 
 
-def _labelled(seq: pd.DataFrame, rows: np.ndarray, features: pd.DataFrame) -> LabelledRows:
+def labelled(seq: pd.DataFrame, rows: np.ndarray, features: pd.DataFrame) -> LabelledRows:
     part = seq.loc[rows, ["user_id", "item_id", "label"]].reset_index(drop=True)
     table = part[["user_id", "item_id"]].merge(features, on=["user_id", "item_id"], how="left")
     return LabelledRows(table, part["label"].to_numpy().astype("int8"))

@@ -16,6 +16,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from benchmark.families import family
+
 FAMILIES = ("sequential", "zeroshot", "ctr")
 BUDGETED = ("tallrec-lite", "softprompt")
 # Overrides of a card's hyperparameters show in the row's name: tallrec-lite-b2-e1-n64.
@@ -195,10 +197,10 @@ def build_config(dataset: str = "ml-100k", mode: str = "cpu", available: set[str
                                   "hours on 2 CPU cores (it runs in the gpu mode)")
         if settings["next_item_epochs"]:
             reductions.append(f"sasrec and text-sasrec trained for at most {settings['next_item_epochs']} epochs")
-        for family, limit in settings["limit_users"].items():
+        for family_name, limit in settings["limit_users"].items():
             if limit is not None:
-                unit = "test rows" if family == "ctr" else "test users"
-                reductions.append(f"{tasks[family]}: only the first {limit} {unit} for every row (partial runs, "
+                unit = f"test {family(family_name).unit}"
+                reductions.append(f"{tasks[family_name]}: only the first {limit} {unit} for every row (partial runs, "
                                   "tagged partial and never ranked on the leaderboard; the rows of the task are "
                                   "compared on the same users)")
     return StudyConfig(dataset, mode, tasks, entries, dict(settings["limit_users"]), used_budgets, reductions,

@@ -85,9 +85,6 @@ class RatioSplit(Strict):
 
 
 SplitSpec = Annotated[Union[LeaveOneOutSplit, GlobalTimeSplit, RatioSplit], Field(discriminator="method")]
-# Which split protocols each family accepts.
-FAMILY_SPLITS = {"sequential": ("leave_one_out",), "topk": ("global_time", "ratio"), "ctr": ("global_time",),
-                 "zeroshot": ("leave_one_out",)}
 
 
 class RowSampleSpec(Strict):
@@ -179,17 +176,11 @@ class TaskSpec(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> "TaskSpec":
-        if self.split.method not in FAMILY_SPLITS[self.family]:
-            raise ValueError(f"split.method '{self.split.method}' does not fit family '{self.family}' "
-                             f"(it takes {', '.join(FAMILY_SPLITS[self.family])})")
-        if (self.family == "ctr") != (self.ctr is not None):
-            raise ValueError("a ctr task needs a 'ctr' section (label and feature fields), and only it")
+        from benchmark.families import family  # the family owns what fits it
+
+        family(self.family).check(self)
         if self.main_score not in self.metrics:
             raise ValueError(f"main_score '{self.main_score}' is not one of metrics {self.metrics}")
-        if (self.family == "zeroshot") != (self.candidates.mode == "sampled"):
-            raise ValueError("candidates.mode 'sampled' is for (and required by) family 'zeroshot'")
-        if self.family == "zeroshot" and not self.prompt:
-            raise ValueError("a zeroshot task needs a 'prompt' (a Jinja template)")
         if self.trust and self.trust.position_bias:
             width = self.candidates.n_negatives + 1
             bad = [p for p in self.trust.position_bias.positions if not 1 <= p <= width]
