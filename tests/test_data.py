@@ -9,7 +9,7 @@ import pytest
 
 from benchmark.data import prepare
 from benchmark.data import pipeline as prepare_module
-from benchmark.data.atomic import AtomicFileError, read_atomic, read_atomic_folder
+from benchmark.data.datasets.atomic import AtomicFileError, read_atomic, read_atomic_folder
 from benchmark.data.dataset import fingerprint, from_atomic_tables, k_core
 from benchmark.data.splits import TEST, TRAIN, VALID
 from benchmark.data.views import build_views

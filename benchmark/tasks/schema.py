@@ -38,7 +38,8 @@ class SyntheticSpec(Strict):
 
 class DatasetSpec(Strict):
     name: str
-    # A folder of RecBole atomic files; None means a registered dataset (ml-100k).
+    # A folder of source files, read by the format that recognises it (benchmark/data/datasets);
+    # None means a registered dataset.
     path: str | None = None
     synthetic: SyntheticSpec | None = None
     implicit: ImplicitSpec | None = None

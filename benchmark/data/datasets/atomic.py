@@ -1,11 +1,14 @@
-"""Reader for RecBole's atomic files (`<name>.inter`, `.item`, `.user`): tab-separated,
-with a header of `field:type` where type is token, token_seq, float or float_seq."""
+"""The RecBole atomic format (`<name>.inter`, `.item`, `.user`): tab-separated, with a
+header of `field:type` where type is token, token_seq, float or float_seq."""
 from __future__ import annotations
 
 import csv
 from pathlib import Path
 
 import pandas as pd
+
+from benchmark.data.dataset import RawDataset, from_atomic_tables
+from benchmark.data.datasets.formats import DatasetFormat
 
 FIELD_TYPES = {"token": str, "token_seq": str, "float": "float64", "float_seq": str}
 # RecBole field names that map to canonical columns.
@@ -63,3 +66,19 @@ def read_atomic_folder(folder: Path, name: str | None = None) -> dict[str, pd.Da
         if path.is_file():
             tables[table] = read_atomic(path)
     return tables
+
+
+def atomic_base_name(folder: Path) -> str:
+    """The atomic files' base name: the folder's, else the only .inter file's."""
+    inters = list(folder.glob("*.inter"))
+    return folder.name if (folder / f"{folder.name}.inter").is_file() or len(inters) != 1 else inters[0].stem
+
+
+class RecBoleAtomic(DatasetFormat):
+    name = "recbole-atomic"
+    description = "RecBole atomic files: <name>.inter, optional .item and .user, tab-separated"
+    required = ("*.inter",)
+    optional = ("*.item", "*.user")
+
+    def read(self, folder: Path, name: str) -> RawDataset:
+        return from_atomic_tables(name, read_atomic_folder(folder, atomic_base_name(folder)))
