@@ -34,7 +34,7 @@ import torch
 
 from benchmark.api import Catalog
 from benchmark.data.assets import fetch_asset
-from benchmark.data.atomic import read_atomic_folder
+from benchmark.data.datasets.atomic import read_atomic_folder
 from benchmark.kits.llm import (
     ANSWER_LEAD,
     DEFAULT_TEMPLATE,

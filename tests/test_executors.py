@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from benchmark.api import FitContext, PredictRequest, ScoreRequest, find_submission
+from benchmark.api import FitContext, ModelReport, PredictRequest, ScoreRequest, find_submission
 from benchmark.api.types import Catalog, TrainData, ValidationSet
 from benchmark.data import prepare
 from benchmark.data.views import build_views
@@ -24,7 +24,9 @@ from benchmark.executors import build_model, protocol
 from benchmark.executors.envs import (EnvironmentBuildError, ensure_env, env_key, envs_root,
                                       install_plan)
 from benchmark.executors.isolated import SubprocessRecommender, WorkerCrashed, WorkerError
+from benchmark.recommendations import RecommendationReader, RecommendationScorer
 from benchmark.runner import evaluate
+from benchmark.scoring import ContractViolation
 from conftest import synthetic_task
 
 # Environments are expensive to build, so every test shares one folder of them (the
@@ -113,8 +115,14 @@ def test_scores_and_training_data_round_trip_exactly(make_submission):
         local.fit(views.train, local_ctx)
         remote.fit(views.train, remote_ctx)
         expected, got = local.score(request), remote.score(request)
+        # What the class implements, as the worker saw it (the proxy defines every call).
+        assert [c for c in ("score", "recommend", "predict") if remote.implements(c)] == ["score"]
+        assert remote.report() == local.report() == ModelReport()
     finally:
         remote.close()
+    # Nothing about the model is read off the proxy: the worker's memory is the harness's
+    # own measurement, parameters come in the report.
+    assert not hasattr(remote, "trainable_parameters") and not hasattr(remote, "worker_peak_rss_mb")
     assert got.dtype == expected.dtype == np.float64 and got.shape == expected.shape
     assert got.tobytes() == expected.tobytes()  # bit for bit, -0.0 and subnormals included
     # The worker saw exactly the training part the harness holds...
@@ -241,6 +249,111 @@ class Model(Recommender):
         np.testing.assert_array_equal(model.predict(request), [0.12, 0.04])
     finally:
         model.close()
+
+
+RECOMMENDER = '''
+import numpy as np
+from benchmark.api import ModelReport, Recommender
+
+
+class Model(Recommender):
+    def fit(self, train, ctx):
+        self.texts = train.catalog.item_texts()
+
+    def recommend(self, request):
+        out = []
+        for row, candidates in enumerate(request.candidates):
+            if row % 2:  # item ids as numpy ints (numpy 1.x in the worker)
+                out.append(np.asarray(candidates[::-1])[:3])
+            else:
+                out.append(f"1. {self.texts[candidates[1]]}\\n2. Not A Real Movie\\n3. {self.texts[candidates[1]]}")
+        return out
+
+    def report(self):
+        return ModelReport(trainable_parameters=7, tokens=11, train_samples=3, llm={"llm.model": "probe"})
+'''
+
+
+def test_recommendations_and_the_report_cross(make_submission):
+    submission = find_submission(make_submission("recommender", RECOMMENDER, requirements=REQUIREMENTS))
+    catalog = Catalog(6, pd.DataFrame({"item_id": range(6), "title": [f"Movie {c}" for c in "ABCDEF"]}))
+    train = TrainData(pd.DataFrame({"user_id": [0], "item_id": [1]}), 4, catalog)
+    request = ScoreRequest(users=np.arange(4), histories=[np.array([0])] * 4,
+                           candidates=np.array([[1, 2, 3], [3, 4, 5], [5, 0, 1], [2, 4, 0]]), catalog=catalog)
+    local, remote = build_model(submission, isolate=False), build_model(submission, isolate=True)
+    try:
+        assert [c for c in ("score", "recommend", "predict") if remote.implements(c)] == ["recommend"]
+        local.fit(train, FitContext(seed=0))
+        remote.fit(train, FitContext(seed=0))
+        expected, got = local.recommend(request), remote.recommend(request)
+        report = remote.report()
+    finally:
+        remote.close()
+    assert got[0] == expected[0] == "1. Movie C\n2. Not A Real Movie\n3. Movie C"
+    assert got[1] == expected[1].tolist() == [5, 4, 3] and all(type(i) is int for i in got[1])
+    reader = RecommendationReader(catalog)
+    (local_scores, local_counts), (scores, counts) = reader.read(expected, request, "l"), reader.read(got, request, "r")
+    assert scores.tobytes() == local_scores.tobytes() and counts == local_counts
+    assert report == local.report() == ModelReport(trainable_parameters=7, tokens=11, train_samples=3,
+                                                   llm={"llm.model": "probe"})
+
+
+MALFORMED = '''
+import numpy as np
+from benchmark.api import ModelReport, Recommender
+
+CASES = [{"a": 1}, np.arange(3), [{"ids": [0]}], [[0, 6.5]], [[True]], [object()], ["a", "b"], [[np.int64(2)]]]
+
+
+class Lying(ModelReport):
+    def to_json(self):
+        return {"tokens": "many"}
+
+
+class Model(Recommender):
+    calls = 0
+    reports = 0
+
+    def recommend(self, request):
+        self.calls += 1
+        return CASES[self.calls - 1]
+
+    def report(self):
+        self.reports += 1
+        return {"tokens": 5} if self.reports == 1 else Lying()
+'''
+
+
+def test_malformed_recommendations_and_reports_fail_with_the_rule(make_submission):
+    submission = find_submission(make_submission("malformed", MALFORMED, requirements=REQUIREMENTS))
+    catalog = Catalog(3, pd.DataFrame({"item_id": range(3), "title": ["A", "B", "C"]}))
+    request = ScoreRequest(users=np.array([7]), histories=[np.array([0])], candidates=np.array([[1, 2]]),
+                           catalog=catalog)
+    local, remote = build_model(submission, isolate=False), build_model(submission, isolate=True)
+
+    def failures(model):
+        scorer = RecommendationScorer(model.recommend, catalog, name="malformed")
+        messages = []
+        for _ in range(7):
+            with pytest.raises(ContractViolation) as error:
+                scorer(request)
+            messages.append(str(error.value))
+        scorer(request)  # [[2]]: valid
+        return messages
+
+    try:
+        remote_messages = failures(remote)
+        with pytest.raises(WorkerError, match="report\\(\\) must return a benchmark.api.ModelReport, got dict"):
+            remote.report()
+        with pytest.raises(protocol.ProtocolError, match="the worker of 'malformed' sent a malformed model report"):
+            remote.report()
+    finally:
+        remote.close()
+    # The same rule, named the same way, whether the model runs here or in its worker.
+    assert remote_messages == failures(local)
+    assert [m.split("rule ")[1].split(":")[0] for m in remote_messages] == (
+        ["'type'"] * 2 + ["'recommendation'"] * 4 + ["'length'"])
+    assert "got ndarray" in remote_messages[1] and "the entry for user 7 is a object" in remote_messages[5]
 
 
 def test_frames_cross_without_pickle():

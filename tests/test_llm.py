@@ -1,6 +1,7 @@
 """benchmark.kits.llm: prompts, pointwise scoring with a shared KV cache (against the naive
-one-forward-per-candidate reference), listwise generation and parsing, model loading
-and identity, and the LLM/text submissions. A tiny randomly initialised Llama with a
+one-forward-per-candidate reference), listwise generation, model loading and identity,
+and the LLM/text submissions with their reports (the harness's reading of generated
+rankings is tested in test_recommend.py). A tiny randomly initialised Llama with a
 small BPE tokenizer stands in for SmolLM2 except in the tests marked as using the real
 packaged weights."""
 from __future__ import annotations
@@ -25,7 +26,8 @@ from benchmark.kits.llm import (
     score_candidates,
     score_candidates_naive,
 )
-from benchmark.kits.llm.listwise import generate, normalize_title, parse_ranking, ranking_scores
+from benchmark.kits.llm.listwise import generate
+from benchmark.recommendations import RecommendationScorer, parse_ranking
 from conftest import shipped
 
 TITLES = ["Toy Story", "GoldenEye", "Four Rooms", "Get Shorty", "Copycat", "Twelve Monkeys",
@@ -201,43 +203,6 @@ def test_batched_generation_matches_one_by_one(tiny_lm):
         assert parsed.missing == 12 - len(parsed.order)
 
 
-CANDS = ["Toy Story (1995)", "Usual Suspects, The (1995)", "Postino, Il (1994)", "Seven (Se7en) (1995)",
-         "Twelve Monkeys (1995)"]
-
-
-def test_parse_exact_normalised_and_fuzzy():
-    text = "1. Toy Story (1995)\n2. The Usual Suspects\n3) **Il Postino (1994)**\n4. Twelve Monkies (1995)"
-    parsed = parse_ranking(text, CANDS, TEXTS)
-    assert parsed.order == [0, 1, 2, 4]
-    assert (parsed.hallucinated, parsed.duplicates, parsed.missing, parsed.malformed) == (0, 0, 1, False)
-    assert parsed.compliant
-    assert normalize_title("Usual Suspects, The (1995)") == normalize_title("the usual suspects!") == "usual suspects"
-
-
-def test_parse_hallucinations_duplicates_and_missing():
-    text = ("Here is my ranking:\n1. Star Wars (1977)\n2. Toy Story (1995)\n3. Toy Story\n"
-            "4. The Matrix (1999)\n5. Seven (Se7en) (1995) - a dark thriller\n")
-    parsed = parse_ranking(text, CANDS, TEXTS)
-    assert parsed.order == [0, 3]
-    assert parsed.hallucinated == 2 and parsed.off_candidates == 1  # Star Wars is in the catalogue
-    assert parsed.duplicates == 1 and parsed.missing == 3 and not parsed.malformed
-    assert not parsed.compliant
-    assert parsed.stats()["items_named"] == 5
-    scores = ranking_scores(parsed, len(CANDS))
-    assert scores[0] > scores[3] > scores[1] == scores[2] == scores[4] == 0
-
-
-def test_parse_malformed_and_unmarked():
-    for text in ("", "I cannot help with that.", "   \n"):
-        parsed = parse_ranking(text, CANDS, TEXTS)
-        assert parsed.malformed and parsed.order == [] and parsed.missing == 5 and parsed.hallucinated == 0
-        assert not parsed.compliant and np.all(ranking_scores(parsed, 5) == 0)
-    parsed = parse_ranking("Sure!\nTwelve Monkeys\nToy Story (1995)", CANDS, TEXTS)
-    assert parsed.order == [4, 0] and parsed.hallucinated == 0  # prose lines are not items
-    parsed = parse_ranking("1. Toy Story (1995) 2. Babe (1995) 3. 2. Copycat", CANDS, TEXTS)
-    assert parsed.order == [0] and parsed.off_candidates == 2
-
-
 # --------------------------------------------------------------------- real weights
 
 
@@ -282,11 +247,13 @@ def zero_shot_train() -> TrainData:
 
 
 def check_identity(model, decoding_word: str) -> None:
-    identity = model.llm_identity
+    report = model.report()
+    identity = report.llm
     assert set(identity) == {"llm.model", "llm.weights_sha256", "llm.quantization", "llm.dtype",
                              "llm.decoding", "llm.prompt_hash"}
     assert decoding_word in identity["llm.decoding"]
-    assert model.tokens > 0
+    assert report.tokens > 0
+    assert report.trainable_parameters == 0  # the networks are frozen
 
 
 def test_pointwise_submission(tiny_model, tiny_lm):
@@ -300,10 +267,10 @@ def test_pointwise_submission(tiny_model, tiny_lm):
     np.testing.assert_allclose(scores[0], score_candidates_naive(tiny_lm, prompt, [TEXTS[i] for i in (5, 6, 7, 19)]),
                                atol=1e-4)
     check_identity(model, "log-likelihood")
-    assert model.llm_identity["llm.prompt_hash"] == prompt_hash(DEFAULT_TEMPLATE, ANSWER_LEAD)
+    assert model.report().llm["llm.prompt_hash"] == prompt_hash(DEFAULT_TEMPLATE, ANSWER_LEAD)
     custom = "{{ history|join(', ') }} -> {{ candidates|join(', ') }}"
     model.score(score_request(prompt_template=custom))
-    assert model.llm_identity["llm.prompt_hash"].endswith("," + prompt_hash(custom, ANSWER_LEAD))
+    assert model.report().llm["llm.prompt_hash"].endswith("," + prompt_hash(custom, ANSWER_LEAD))
     with pytest.raises(ValueError, match="full ranking"):
         model.score(ScoreRequest(users=np.array([0]), histories=[np.array([1])], candidates=None, catalog=catalog()))
 
@@ -328,13 +295,16 @@ def test_icl_submission_uses_other_users(tiny_model):
 def test_listwise_submission(tiny_model):
     model = find_submission(shipped("smollm2-listwise")).build(model=tiny_model, dtype="float32", max_new_tokens=8,
                                                                batch_size=2, answer_prefix="1.")
+    assert model.implements("recommend") and not model.implements("score")
     model.fit(zero_shot_train(), FitContext(seed=0))
-    scores = model.score(score_request())
+    request = score_request()
+    outputs = model.recommend(request)
+    assert len(outputs) == 3 and all(text.startswith("1.") for text in outputs)
+    assert model.usage.prompt_tokens > 0 and 0 < model.usage.continuation_tokens <= 24
+    scorer = RecommendationScorer(lambda _: outputs, request.catalog)  # the harness's reading
+    scores = scorer(request)
     assert scores.shape == (3, 4) and scores.dtype == np.float32 and np.all(scores >= 0)
-    stats = model.llm_stats
-    assert stats["users"] == 3 and stats["tokens_in"] > 0 and 0 < stats["tokens_out"] <= 24
-    assert stats["malformed"] + stats["compliant"] <= 3
-    assert len(model.outputs) == 3 and all(text.startswith("1.") for text in model.outputs)
+    assert scorer.counts.users == 3 and scorer.counts.malformed + scorer.counts.compliant <= 3
     check_identity(model, "greedy")
 
 
@@ -349,4 +319,7 @@ def test_minilm_submission():
     profile = model.embeddings[[16, 18]].mean(0)
     expected = model.embeddings[[19, 18, 4, 3]] @ (profile / np.linalg.norm(profile))
     np.testing.assert_allclose(scores[1], expected, rtol=1e-5)
-    assert set(model.llm_identity) >= {"llm.model", "llm.weights_sha256", "llm.dtype", "llm.decoding"}
+    report = model.report()
+    assert set(report.llm) >= {"llm.model", "llm.weights_sha256", "llm.dtype", "llm.decoding"}
+    assert report.llm["llm.prompt_hash"] == "none (item texts only)"
+    assert report.tokens > 0 and report.trainable_parameters == 0

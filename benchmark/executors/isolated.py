@@ -4,10 +4,13 @@ that the runner uses like any other model.
 What crosses the boundary (benchmark.executors.protocol): the card's folder and
 hyperparameters; the training part (interactions, catalogue, validation users with
 their histories and targets, exactly what an in-process model's TrainData holds); then
-score requests (users, histories, candidates). What comes back: scores, training-curve
-points (ctx.log_metric), and, when the harness offers validation, requests to score
-validation batches (ctx.evaluate_validation). Test targets never leave the harness,
-nor anything else of its state (store, views, other submissions).
+score, recommend and predict requests (users, histories, candidates; CTR rows). What
+comes back: which of those calls the model implements, scores, ranked lists (texts or
+ids), the model's report (ModelReport), training-curve points (ctx.log_metric), and,
+when the harness offers validation, requests to score validation batches
+(ctx.evaluate_validation). Test targets never leave the harness, nor anything else of
+its state (store, views, other submissions). The worker's memory is measured by the
+harness from outside, never taken from the worker's word.
 
 The worker's stderr is forwarded line by line to the harness's console (that is where
 ctx.progress and the submission's own logging go). A worker that raises fails the run
@@ -32,7 +35,8 @@ from typing import Any, Callable
 import numpy as np
 
 import benchmark
-from benchmark.api import FitContext, PredictRequest, Recommender, ScoreRequest, Submission, TrainData
+from benchmark.api import (FitContext, ModelReport, PredictRequest, Recommendation, Recommender, ScoreRequest,
+                           Submission, TrainData)
 from benchmark.api.types import Catalog
 from benchmark.executors import protocol
 from benchmark.executors.envs import Environment
@@ -145,13 +149,13 @@ class SubprocessRecommender(Recommender):
         super().__init__(**card.hyperparameters)
         self.submission_name = card.name
         self.environment = environment
-        self.trainable_parameters: int | None = None
-        self.worker_peak_rss_mb: float | None = None
         self._catalog: Catalog | None = None
         self._process = _Process(environment.python, card.name, log)
         self._finalizer = weakref.finalize(self, self._process.stop)
-        self._call({"op": "init", "name": card.name, "folder": str(submission.folder),
-                    "hyperparameters": card.hyperparameters}, during="start-up (importing the submission)")
+        reply, _ = self._call({"op": "init", "name": card.name, "folder": str(submission.folder),
+                               "hyperparameters": card.hyperparameters},
+                              during="start-up (importing the submission)")
+        self.capabilities: tuple[str, ...] = tuple(reply.get("capabilities", ()))
 
     # --- the Recommender interface ---
     def fit(self, train: TrainData, ctx: FitContext) -> None:
@@ -161,17 +165,32 @@ class SubprocessRecommender(Recommender):
         if ctx.evaluate_validation is not None:
             handlers["evaluate"] = lambda message, _: self._evaluate(ctx)
         self._catalog = train.catalog  # the worker keeps the training part's catalogue
-        reply, _ = self._call({"op": "fit", "seed": ctx.seed, "device": ctx.device, "train": header,
-                               "has_evaluate": ctx.evaluate_validation is not None},
-                              arrays, handlers=handlers, during="fit")
-        self.trainable_parameters = reply.get("trainable_parameters")
-        self.worker_peak_rss_mb = reply.get("peak_rss_mb")
+        self._call({"op": "fit", "seed": ctx.seed, "device": ctx.device, "train": header,
+                    "has_evaluate": ctx.evaluate_validation is not None},
+                   arrays, handlers=handlers, during="fit")
 
     def score(self, request: ScoreRequest) -> np.ndarray:
-        return self._remote(request, "score")
+        return self._scores(*self._remote(request, "score"))
+
+    def recommend(self, request: ScoreRequest) -> list[Recommendation]:
+        reply, _ = self._remote(request, "recommend")
+        return protocol.unpack_recommendations(reply.get("recommendations"))
 
     def predict(self, request: PredictRequest) -> np.ndarray:
-        return self._remote(request, "predict")
+        return self._scores(*self._remote(request, "predict"))
+
+    def report(self) -> ModelReport:
+        reply, _ = self._call({"op": "report"}, during="report")
+        try:
+            return ModelReport.from_json(reply.get("report"))
+        except (TypeError, ValueError) as error:
+            raise protocol.ProtocolError(f"the worker of '{self.submission_name}' sent a malformed model "
+                                         f"report: {error}") from None
+
+    def implements(self, capability: str) -> bool:  # type: ignore[override]
+        """Whether the submission's class implements `capability`, as its worker said (this
+        proxy defines every call, to forward it)."""
+        return capability in self.capabilities
 
     def close(self) -> None:
         """Stop the worker (also done when the proxy is garbage-collected)."""
@@ -196,14 +215,18 @@ class SubprocessRecommender(Recommender):
         """The worker's ctx.evaluate_validation(score): the harness scores the validation
         set by sending its batches to the worker, then sends the value."""
 
-        value = ctx.evaluate_validation(lambda request: self._remote(request, "validation scoring"))
+        def score(request: ScoreRequest | PredictRequest) -> Any:
+            op = "predict" if isinstance(request, PredictRequest) else "score"
+            return self._scores(*self._remote(request, op, during="validation scoring"))
+
+        value = ctx.evaluate_validation(score)
         self._write({"op": "evaluated", "value": float(value)}, None, "validation scoring")
 
-    def _remote(self, request: ScoreRequest | PredictRequest, during: str) -> Any:
+    def _remote(self, request: ScoreRequest | PredictRequest, op: str,
+                during: str | None = None) -> tuple[dict, protocol.Arrays]:
         self._send_catalog(request.catalog)
-        header, arrays = protocol.pack_any(request)
-        reply, out = self._call(header, arrays, during=during)
-        return self._scores(reply, out)
+        header, arrays = protocol.pack_call(op, request)
+        return self._call(header, arrays, during=during or op)
 
     @staticmethod
     def _scores(reply: dict, out: protocol.Arrays) -> Any:
@@ -211,7 +234,7 @@ class SubprocessRecommender(Recommender):
             return out["scores"]
         # Not an array in the worker: return a stand-in of that type, so the harness's
         # contract check names the rule ("expected a numpy array, got list").
-        return type(reply.get("scores_type", "object"), (), {})()
+        return protocol.stand_in(reply.get("scores_type", "object"))
 
     def _write(self, header, arrays, during: str) -> None:
         try:

@@ -19,6 +19,7 @@ import dataclasses
 import io
 import json
 import struct
+from collections.abc import Sequence
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -239,13 +240,15 @@ def unpack_predict(header: dict[str, Any], arrays: Arrays, catalog: Catalog) -> 
                           catalog)
 
 
-def pack_any(request: ScoreRequest | PredictRequest) -> tuple[dict[str, Any], Arrays]:
-    """(header with its "op", arrays) for a score or predict request."""
-    if isinstance(request, PredictRequest):
-        header, arrays = pack_predict(request)
-        return header | {"op": "predict"}, arrays
-    header, arrays = pack_request(request)
-    return header | {"op": "score"}, arrays
+CALLS = ("score", "recommend", "predict")  # the model methods a request can ask for
+
+
+def pack_call(op: str, request: ScoreRequest | PredictRequest) -> tuple[dict[str, Any], Arrays]:
+    """(header with its "op", arrays) for a score, recommend or predict request."""
+    if op not in CALLS:
+        raise ValueError(f"unknown call {op!r} (expected one of {', '.join(CALLS)})")
+    header, arrays = pack_predict(request) if isinstance(request, PredictRequest) else pack_request(request)
+    return header | {"op": op}, arrays
 
 
 def unpack_request(arrays: Arrays, catalog: Catalog, header: dict[str, Any] | None = None) -> ScoreRequest:
@@ -257,3 +260,49 @@ def unpack_request(arrays: Arrays, catalog: Catalog, header: dict[str, Any] | No
         catalog=catalog,
         prompt_template=(header or {}).get("prompt_template"),
     )
+
+
+# --- what recommend() returns ------------------------------------------------------------
+
+def pack_recommendations(outputs: Any) -> Any:
+    """recommend()'s response as JSON: a list of texts and lists of ids (numpy numbers as
+    Python numbers). A value that is neither travels as {"type": its type's name}, so
+    that the harness's check names the rule it breaks (benchmark.recommendations)."""
+    if not isinstance(outputs, (list, tuple)):
+        return _type_of(outputs)
+    return [_entry_json(entry) for entry in outputs]
+
+
+def _entry_json(entry: Any) -> Any:
+    if isinstance(entry, str):
+        return entry
+    if isinstance(entry, np.ndarray):
+        entry = entry.tolist()
+    if isinstance(entry, Sequence) and not isinstance(entry, (bytes, bytearray)):
+        return [_value_json(value) for value in entry]
+    return _type_of(entry)
+
+
+def _value_json(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    return value if value is None or isinstance(value, (bool, int, float, str)) else _type_of(value)
+
+
+def _type_of(value: Any) -> dict[str, str]:
+    return {"type": type(value).__name__}
+
+
+def unpack_recommendations(data: Any) -> Any:
+    """The response as the model returned it, but for values that could not travel:
+    each is an object of a stand-in class with the original type's name."""
+    if isinstance(data, dict):
+        return stand_in(data.get("type", "object"))
+    if isinstance(data, list):
+        return [unpack_recommendations(value) for value in data]
+    return data
+
+
+def stand_in(type_name: str) -> Any:
+    """An object whose type has the given name (what a contract check reports)."""
+    return type(str(type_name), (), {"__repr__": lambda self: f"<{type(self).__name__}>"})()

@@ -8,7 +8,8 @@ code alike) lands on stderr, which the harness shows to the user, and can never
 corrupt the protocol stream.
 
 Conversation (the harness asks, the worker answers each request with "ok" or "error"):
-  init  {folder, hyperparameters}   import the submission's model class
+  init  {folder, hyperparameters}   import the submission's model class; the reply lists
+                                    the calls it implements ("capabilities")
   fit   {seed, device, ...train}    seed Python/NumPy/torch, construct the model, fit;
                                     meanwhile the worker may send "log_metric" and,
                                     when the harness offers validation, "evaluate"
@@ -16,7 +17,10 @@ Conversation (the harness asks, the worker answers each request with "ok" or "er
                                     validation users and finally "evaluated")
   catalog {...}                     replace the catalogue that requests refer to
   score {...request}                scores for one request (an array "scores")
+  recommend {...request}            ranked lists for one request ("recommendations":
+                                    texts and id lists, in the JSON header)
   predict {...rows}                 CTR probabilities for feature rows (an array "scores")
+  report                            model.report() as JSON ("report")
   close                             exit
 """
 from __future__ import annotations
@@ -24,7 +28,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import random
-import resource
 import shutil
 import sys
 import threading
@@ -36,7 +39,7 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator
 import numpy as np
 
 from benchmark.api.registry import Submission
-from benchmark.api.types import FitContext
+from benchmark.api.types import FitContext, ModelReport
 from benchmark.executors import protocol
 from benchmark.ticks import throttled
 
@@ -86,7 +89,8 @@ class Worker:
         self.name = header.get("name", self.name)
         self.hyperparameters = header.get("hyperparameters", {})
         self.model_class = Submission(Path(header["folder"])).model_class()
-        return {"python": sys.version.split()[0], "pid": os.getpid()}, None
+        capabilities = [call for call in protocol.CALLS if self.model_class.implements(call)]
+        return {"python": sys.version.split()[0], "pid": os.getpid(), "capabilities": capabilities}, None
 
     def on_fit(self, header, arrays):
         train = protocol.unpack_train(header["train"], arrays)
@@ -104,9 +108,7 @@ class Worker:
         )
         started = time.perf_counter()
         self.model.fit(train, ctx)
-        return {"fit_seconds": time.perf_counter() - started,
-                "trainable_parameters": trainable_parameters(self.model),
-                "peak_rss_mb": peak_rss_mb()}, None
+        return {"fit_seconds": time.perf_counter() - started}, None
 
     def on_catalog(self, header, arrays):
         self.catalog = protocol.unpack_catalog(header["catalog"], arrays)
@@ -115,15 +117,24 @@ class Worker:
     def on_score(self, header, arrays):
         return self._answer(header, arrays, lambda request: self.model.score(request))
 
+    def on_recommend(self, header, arrays):
+        return self._answer(header, arrays, lambda request: self.model.recommend(request), _recommendations)
+
     def on_predict(self, header, arrays):
         return self._answer(header, arrays, lambda request: self.model.predict(request))
 
-    def _answer(self, header, arrays, call):
+    def on_report(self, header, arrays):
+        report = self.model.report() if self.model is not None else ModelReport()
+        if not isinstance(report, ModelReport):
+            raise TypeError(f"report() must return a benchmark.api.ModelReport, got {type(report).__name__}")
+        return {"report": report.to_json()}, None
+
+    def _answer(self, header, arrays, call, pack=None):
         if self.catalog is None:
             raise protocol.ProtocolError(f"{header['op']} before the catalogue was sent")
         if self.model is None:  # called without fit: construct it as the harness would
             self.model = self.model_class(**self.hyperparameters)
-        return _output(call(self._request(header, arrays)))
+        return (pack or _output)(call(self._request(header, arrays)))
 
     def _request(self, header, arrays):
         if header["op"] == "predict":
@@ -159,6 +170,10 @@ def _output(scores) -> tuple[dict[str, Any], protocol.Arrays | None]:
     return {}, {"scores": scores}
 
 
+def _recommendations(outputs) -> tuple[dict[str, Any], None]:
+    return {"recommendations": protocol.pack_recommendations(outputs)}, None
+
+
 def error_message(error: BaseException) -> dict[str, Any]:
     return {"op": "error", "type": type(error).__name__, "message": str(error),
             "traceback": "".join(traceback.format_exception(type(error), error, error.__traceback__))}
@@ -189,20 +204,6 @@ def seed_everything(seed: int) -> None:
         import torch
 
         torch.manual_seed(seed)
-
-
-def trainable_parameters(model) -> int | None:
-    torch = sys.modules.get("torch")
-    if torch is None:
-        return None
-    modules = [v for v in vars(model).values() if isinstance(v, torch.nn.Module)]
-    if not modules:
-        return None
-    return int(sum(p.numel() for m in modules for p in m.parameters() if p.requires_grad))
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _exit_with_parent() -> None:

@@ -25,16 +25,18 @@ class MiniLMZeroShot(TextModel):
     def decoding(self) -> str:
         return "cosine(mean of the history's embeddings, candidate embedding); mean-pooled, L2-normalised"
 
+    def prompt_tag(self) -> str:
+        return "none (item texts only)"
+
     def fit(self, train: TrainData, ctx: FitContext) -> None:
         super().fit(train, ctx)
-        self.llm_identity["llm.prompt_hash"] = "none (item texts only)"
         self._embed(self._texts)
 
     def _embed(self, texts: list[str]) -> None:
         with torch_threads(self.threads):
             self.embeddings, tokens = self.encoder.encode(texts, batch_size=self.batch_size)
-        self.tokens += tokens
-        self.tokens_computed += tokens
+        self.usage.prompt_tokens += tokens
+        self.usage.computed_tokens += tokens
 
     def item_texts(self, catalog):
         if catalog is not self._catalog:  # another catalogue than fit's: embed it too
@@ -43,8 +45,7 @@ class MiniLMZeroShot(TextModel):
         return self._texts
 
     def score(self, request) -> np.ndarray:
-        if request.candidates is None:
-            return super().score(request)  # the clear error
+        self.require_candidates(request)
         self.item_texts(request.catalog)
         candidates = np.asarray(request.candidates)
         scores = np.zeros(candidates.shape, dtype=np.float32)

@@ -1,6 +1,7 @@
 """Shared machinery of the LLM and text-encoder submissions: model loading with an
 identity for the run's tags, prompts, pointwise likelihood scoring with a shared KV
-cache, and listwise generation with parsing of the output into catalogue items."""
+cache, and listwise generation (the harness reads generated rankings:
+benchmark.recommendations)."""
 from benchmark.kits.llm.models import CausalLM, TextEncoder, load_causal_lm, load_text_encoder
 from benchmark.kits.llm.pointwise import Usage, score_candidates, score_candidates_naive
 from benchmark.kits.llm.prompts import (

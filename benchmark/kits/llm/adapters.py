@@ -1,14 +1,15 @@
 """The common part of the first-party LLM and text-encoder submissions: `TextModel`
-(requests as text, identity, token counts) and `PointwiseLLM` (likelihood scoring,
-shared by smollm2-pointwise and smollm2-icl).
+(requests as text, identity, token counts, the report), `TextScorer` (a TextModel that
+scores candidates) and `PointwiseLLM` (likelihood scoring, shared by smollm2-pointwise
+and smollm2-icl).
 
-What the harness reads from such a model after `fit`/`score`:
-- `llm_identity`: {llm.model, llm.weights_sha256, llm.quantization, llm.dtype,
-  llm.decoding, llm.prompt_hash};
+What a TextModel reports after `fit` and the test pass (`report()`):
+- `llm`: {llm.model, llm.weights_sha256, llm.quantization, llm.dtype, llm.decoding,
+  llm.prompt_hash};
 - `tokens`: prompt + scored/generated tokens processed so far (each prompt counted
-  whole, also where its KV cache was reused); `tokens_computed`: the positions actually
-  run through the model;
-- listwise models also keep `llm_stats` (listwise.STAT_KEYS counters).
+  whole, also where its KV cache was reused; `usage.computed_tokens` keeps the
+  positions actually run through the model);
+- `trainable_parameters`: over the torch modules it holds (0: the networks are frozen).
 """
 from __future__ import annotations
 
@@ -16,15 +17,17 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from benchmark.api import Catalog, FitContext, Recommender, ScoreRequest, TrainData
+from benchmark.api import Catalog, FitContext, ModelReport, Recommender, ScoreRequest, TrainData
 from benchmark.kits.threads import torch_threads
 from benchmark.kits.llm.models import load_causal_lm
 from benchmark.kits.llm.pointwise import Usage, score_candidates
 from benchmark.kits.llm.prompts import ANSWER_LEAD, DEFAULT_TEMPLATE, model_prompt, prompt_hash, render
+from benchmark.kits.report import trainable_parameters
 
 
 class TextModel(Recommender):
-    """Scores a fixed candidate set per user from the history as text."""
+    """Ranks a fixed candidate set per user from the history as text. Subclasses add
+    the capability: `score` (TextScorer) or `recommend`."""
 
     ranks_full_catalogue = False
 
@@ -34,9 +37,8 @@ class TextModel(Recommender):
         self.model_name = str(model)
         self.device = device
         self.threads = int(threads)
-        self.tokens = 0
-        self.tokens_computed = 0
-        self.llm_identity: dict[str, str] = {}
+        self.usage = Usage()
+        self._identity: dict[str, str] = {}
         self._prompt_hashes: list[str] = []
         self._catalog: Catalog | None = None
         self._texts: list[str] = []
@@ -55,9 +57,9 @@ class TextModel(Recommender):
         """Fixed text the submission adds to the task's template (hashed with it)."""
         return ()
 
-    def score_users(self, request: ScoreRequest, histories: list[list[str]],
-                    candidates: list[list[str]], template: str) -> np.ndarray:
-        raise NotImplementedError
+    def prompt_tag(self) -> str:
+        """`llm.prompt_hash` after fit: the default template hashed with prompt_parts()."""
+        return prompt_hash(DEFAULT_TEMPLATE, *self.prompt_parts())
 
     # -- the contract -----------------------------------------------------------------
 
@@ -65,14 +67,25 @@ class TextModel(Recommender):
         with torch_threads(self.threads):
             identity = self.load(ctx)
         self._remember_catalog(train.catalog)
-        self.llm_identity = dict(identity) | {"llm.decoding": self.decoding(),
-                                              "llm.prompt_hash": prompt_hash(DEFAULT_TEMPLATE, *self.prompt_parts())}
+        self._identity = dict(identity) | {"llm.decoding": self.decoding(), "llm.prompt_hash": self.prompt_tag()}
 
-    def score(self, request: ScoreRequest) -> np.ndarray:
+    def report(self) -> ModelReport:
+        return ModelReport(trainable_parameters=trainable_parameters(self),
+                           tokens=self.usage.prompt_tokens + self.usage.continuation_tokens,
+                           llm=dict(self._identity))
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def require_candidates(self, request: ScoreRequest) -> None:
         if request.candidates is None:
             raise ValueError(f"{type(self).__name__} ranks a fixed candidate set per user; this request asks "
                              "for full ranking over the catalogue (candidates=None), which it does not support "
                              "(use a task with `candidates: {mode: sampled}`)")
+
+    def as_text(self, request: ScoreRequest) -> tuple[list[list[str]], list[list[str]], str]:
+        """(histories, candidates, template): the request's items as text and the prompt
+        template in use, whose hash joins `llm.prompt_hash` the first time it is seen."""
+        self.require_candidates(request)
         texts = self.item_texts(request.catalog)
         histories = [[texts[i] for i in h] for h in request.histories]
         candidates = [[texts[i] for i in row] for row in np.asarray(request.candidates)]
@@ -80,12 +93,8 @@ class TextModel(Recommender):
         digest = prompt_hash(template, *self.prompt_parts())
         if digest not in self._prompt_hashes:
             self._prompt_hashes.append(digest)
-            self.llm_identity["llm.prompt_hash"] = ",".join(self._prompt_hashes)
-        with torch_threads(self.threads):
-            scores = self.score_users(request, histories, candidates, template)
-        return np.asarray(scores)
-
-    # -- helpers ----------------------------------------------------------------------
+            self._identity["llm.prompt_hash"] = ",".join(self._prompt_hashes)
+        return histories, candidates, template
 
     def item_texts(self, catalog: Catalog) -> list[str]:
         if catalog is not self._catalog:
@@ -96,9 +105,19 @@ class TextModel(Recommender):
         self._catalog = catalog
         self._texts = catalog.item_texts()
 
-    def count(self, usage: Usage) -> None:
-        self.tokens += usage.prompt_tokens + usage.continuation_tokens
-        self.tokens_computed += usage.computed_tokens
+
+class TextScorer(TextModel):
+    """A TextModel whose capability is `score`: one score per candidate."""
+
+    def score_users(self, request: ScoreRequest, histories: list[list[str]],
+                    candidates: list[list[str]], template: str) -> np.ndarray:
+        raise NotImplementedError
+
+    def score(self, request: ScoreRequest) -> np.ndarray:
+        histories, candidates, template = self.as_text(request)
+        with torch_threads(self.threads):
+            scores = self.score_users(request, histories, candidates, template)
+        return np.asarray(scores)
 
 
 def per_user(values: Sequence[np.ndarray], n_candidates: int) -> np.ndarray:
@@ -108,7 +127,7 @@ def per_user(values: Sequence[np.ndarray], n_candidates: int) -> np.ndarray:
     return out
 
 
-class PointwiseLLM(TextModel):
+class PointwiseLLM(TextScorer):
     """Each candidate scores the model's log-likelihood of its text after the prompt and
     an answer lead-in (pointwise.py); `shared_text` may put text shared by all users
     (in-context demonstrations) before each user's prompt."""
@@ -149,5 +168,5 @@ class PointwiseLLM(TextModel):
             rows.append(score_candidates(self.lm, prompt, cands, length_normalize=self.length_normalize,
                                          method=self.method, max_batch_tokens=self.max_batch_tokens,
                                          usage=usage))
-        self.count(usage)
+        self.usage += usage
         return per_user(rows, request.n_candidates)
