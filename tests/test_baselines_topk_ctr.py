@@ -160,7 +160,7 @@ def test_ctr_encoding_handles_unseen_values_and_multi_valued_numeric_fields():
     """Values never seen in training (a new user, a new genre, an age outside the
     training range) encode to 0 or a valid bucket and predictions stay probabilities."""
 
-    from benchmark.api import ctr_fields as fields
+    from benchmark.kits import ctr_fields as fields
 
     train = pd.DataFrame({"user_id": [0, 1, 2, 3], "item_id": [0, 1, 1, 2],
                           "class": ["a b", "b", "c a", None], "age": ["20", "30", "40", "50"]})

@@ -65,8 +65,10 @@ def test_text_sasrec_scores_items_it_never_saw(tiny_encoder, id_residual):
     else:
         # Same title, same representation, same score: the item is known by its text alone.
         assert scores[0, 0] == pytest.approx(scores[0, 1], rel=1e-5)
-    assert model.tokens > 0 and model.total_parameters > sum(p.numel() for p in model.network.parameters())
-    assert model.llm_identity["llm.model"].endswith(tiny_encoder.rstrip("/").split("/")[-1])
+    report = model.report()
+    assert report.trainable_parameters == sum(p.numel() for p in model.network.parameters() if p.requires_grad)
+    assert report.tokens > 0 and report.total_parameters > sum(p.numel() for p in model.network.parameters())
+    assert report.llm["llm.model"].endswith(tiny_encoder.rstrip("/").split("/")[-1])
 
 
 def test_text_sasrec_learns_the_synthetic_sequences(tiny_encoder):
@@ -170,8 +172,9 @@ def test_training_moves_the_answers_and_budget_zero_trains_nothing(tiny_llama):
     request = PredictRequest(rows, views.train.feature_fields, views.train.catalog)
     untuned = find_submission("tallrec-lite").build(train_samples=0, model=tiny_llama, dtype="float32")
     untuned.fit(views.train, FitContext(seed=0))
-    assert untuned.train_samples == 0 and untuned.tokens == 0 and untuned.trainable_parameters == 0
-    assert untuned.llm_identity["llm.adapter"] == "none (untuned)"
+    report = untuned.report()
+    assert report.train_samples == 0 and report.tokens == 0 and report.trainable_parameters == 0
+    assert report.llm["llm.adapter"] == "none (untuned)"
     tuned = find_submission("tallrec-lite").build(train_samples=16, model=tiny_llama, dtype="float32",
                                                   epochs=3, lr=0.01)
     losses = []

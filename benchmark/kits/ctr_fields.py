@@ -12,14 +12,17 @@ that each token is backed by many users or items. Token ids are global over fiel
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import pandas as pd
 import torch
 
 from benchmark.api.recommender import Recommender
-from benchmark.kits.threads import torch_threads
-from benchmark.kits.training import BestEpoch
 from benchmark.api.types import FitContext, PredictRequest, TrainData
+from benchmark.kits.report import ReportsParameters
+from benchmark.kits.threads import torch_threads
+from benchmark.kits.training import train_with_early_stopping
 
 
 class FieldEncoder:
@@ -127,15 +130,15 @@ class CTRTrainer:
         self.max_epochs = int(max_epochs)
         self.patience = int(patience)
 
-    def train(self, network: torch.nn.Module, ids: torch.Tensor, labels: torch.Tensor, ctx, validate) -> int:
-        """Train `network` (forward(ids) -> (logits, l2)) in place; return the best epoch
-        (the last one when there is no validation)."""
+    def train(self, network: torch.nn.Module, ids: torch.Tensor, labels: torch.Tensor, ctx: FitContext,
+              predict: Callable) -> int:
+        """Train `network` (forward(ids) -> (logits, l2)) in place, validating the model's
+        `predict` after every epoch; return the best epoch (the last one when there is
+        no validation)."""
         rng = np.random.default_rng(ctx.seed)
         optimiser = torch.optim.Adam(network.parameters(), lr=self.lr)
-        stopper = BestEpoch(network, self.patience)
-        epochs = ctx.progress(range(1, self.max_epochs + 1), description="epochs", total=self.max_epochs)
-        for epoch in epochs:
-            network.train()
+
+        def train_epoch(epoch: int) -> float:
             order = torch.from_numpy(rng.permutation(len(labels)))
             total = 0.0
             for start in range(0, len(order), self.batch_size):
@@ -146,17 +149,10 @@ class CTRTrainer:
                 (loss + self.reg * l2).backward()
                 optimiser.step()
                 total += loss.item() * len(batch)
-            ctx.log_metric("train.logloss", total / len(order), epoch)
-            if validate is None:
-                stopper.epoch = epoch
-                continue
-            network.eval()
-            value = validate()
-            ctx.log_metric("valid.main_score", value, epoch)
-            if stopper.should_stop(value, epoch):
-                break
-        stopper.restore()
-        return stopper.epoch
+            return total / len(order)
+
+        return train_with_early_stopping(network, train_epoch, ctx, predict, range(1, self.max_epochs + 1),
+                                         self.patience, loss_metric="train.logloss")
 
 
 def labels_of(frame: pd.DataFrame) -> torch.Tensor:
@@ -169,10 +165,11 @@ def init_embedding(table: torch.nn.Embedding, std: float, generator: torch.Gener
         table.weight[0].zero_()  # padding / unknown
 
 
-class FieldModel(Recommender):
+class FieldModel(ReportsParameters, Recommender):
     """Base of CTR models over encoded fields (user id, item id and the task's feature
     fields): a subclass builds the network (forward(ids) -> (logits, l2)); encoding,
-    training with CTRTrainer and predicting are shared."""
+    training with CTRTrainer, predicting and report() (the network's trainable
+    parameters) are shared."""
 
     def __init__(self, learning_rate: float, batch_size: int, reg_weight: float, max_epochs: int,
                  patience: int, numeric_buckets: int, num_threads: int, **hyperparameters) -> None:
@@ -192,9 +189,8 @@ class FieldModel(Recommender):
             self.encoder = FieldEncoder(frame, ["user_id", "item_id", *train.feature_fields],
                                         self.numeric_buckets)
             self.network = self.build_network(self.encoder, ctx)
-            validate = (lambda: ctx.evaluate_validation(self.predict)) if ctx.evaluate_validation else None
             self.best_epoch = self.trainer.train(self.network, self.encoder.encode(frame), labels_of(frame),
-                                                 ctx, validate)
+                                                 ctx, self.predict)
 
     def predict(self, request: PredictRequest) -> np.ndarray:
         with torch_threads(self.num_threads), torch.no_grad():

@@ -17,7 +17,7 @@ the rest, the same for every such network:
   position (`loss: bce`, as in the SASRec paper);
 - Adam; after every epoch the harness's validation main score (ctx.evaluate_validation),
   early stopping after `patience` epochs without improvement, the best epoch's weights
-  kept;
+  kept (benchmark.kits.training);
 - scoring: the hidden state after the last history item against every item (or the
   request's candidates), in batches, in eval mode; with `exclude_history` the items
   already in the given history are ranked last ("auto": when fewer than 1% of the
@@ -35,9 +35,10 @@ import torch
 from torch import nn
 
 from benchmark.api.recommender import Recommender
-from benchmark.kits.threads import torch_threads
-from benchmark.kits.training import BestEpoch
 from benchmark.api.types import FitContext, ScoreRequest, TrainData
+from benchmark.kits.report import ReportsParameters
+from benchmark.kits.threads import torch_threads
+from benchmark.kits.training import train_with_early_stopping
 
 PADDING = 0
 
@@ -165,10 +166,11 @@ def repeat_share(sequences: list[np.ndarray]) -> float:
     return repeats / total if total else 0.0
 
 
-class NextItemModel(Recommender):
+class NextItemModel(ReportsParameters, Recommender):
     """A next-item model: subclasses set `defaults` (their architecture's
     hyperparameters added to the training ones below) and implement `build_network`.
-    Every hyperparameter becomes an attribute of the same name."""
+    Every hyperparameter becomes an attribute of the same name. report() counts the
+    network's trainable parameters."""
 
     defaults: ClassVar[dict[str, Any]] = {
         "max_len": 50,          # inputs per window and per scored history
@@ -225,9 +227,8 @@ class NextItemModel(Recommender):
         order_rng = np.random.default_rng(ctx.seed)
         negatives = torch.Generator().manual_seed(ctx.seed)
         buffer = torch.empty(self.batch_size * self.max_len, train.n_items) if self.loss == "ce" else None
-        stopper = BestEpoch(network, self.patience)
-        for epoch in ctx.progress(range(self.epochs), description="epochs", total=self.epochs):
-            network.train()
+
+        def train_epoch(epoch: int) -> float:
             order = torch.from_numpy(order_rng.permutation(len(windows)))
             total, count = 0.0, 0
             for start in range(0, len(order), self.batch_size):
@@ -247,15 +248,9 @@ class NextItemModel(Recommender):
                 optimizer.step()
                 total += loss.item() * len(targets)
                 count += len(targets)
-            ctx.log_metric("train.loss", total / max(count, 1), epoch)
-            if ctx.evaluate_validation is None:
-                continue
-            network.eval()
-            value = ctx.evaluate_validation(self.score)
-            ctx.log_metric("valid.main_score", value, epoch)
-            if stopper.should_stop(value, epoch):
-                break
-        stopper.restore()
+            return total / max(count, 1)
+
+        train_with_early_stopping(network, train_epoch, ctx, self.score, range(self.epochs), self.patience)
 
     # --- scoring ----------------------------------------------------------------
     def padded(self, histories: list[np.ndarray]) -> torch.Tensor:

@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from benchmark.api import FitContext, PredictRequest, Recommender, ScoreRequest, TrainData
+from benchmark.kits.report import ReportsParameters
 
 DATASET = "llm4rec"
 PARTS = ("train", "valid", "test")
@@ -251,12 +252,13 @@ def write_ctr_part(path: Path, frame, kinds: dict[str, str], labels: np.ndarray)
 
 # --- the model ------------------------------------------------------------------------
 
-class RecBoleModel(Recommender):
+class RecBoleModel(ReportsParameters, Recommender):
     """A RecBole model: hyperparameters are `model` (RecBole's class name, e.g. SASRec)
     and any RecBole config overrides (epochs, learning_rate, hidden_size, ...), plus
     `torch_threads` (the bridge's own option: torch.set_num_threads in the worker).
     Variants subclass RecBoleRanker (score) or RecBoleCTR (predict), so the harness
-    sees which capability they have."""
+    sees which capability they have. report() (called in the worker) counts the
+    trainable parameters of the RecBole model."""
 
     ranking: bool
 

@@ -2,17 +2,17 @@
 observed (user, item) pair and an item drawn uniformly among those the user has not
 interacted with, maximise log sigmoid(s(u, i) - s(u, j)) with s(u, i) = p_u . q_i
 (+ b_i when `item_bias`). Adam, L2 on the embeddings of each batch, early stopping on
-the task's main score over the validation part."""
+the task's main score over the validation part (every `eval_every` epochs)."""
 from __future__ import annotations
-
 
 import numpy as np
 import torch
 from torch import nn
 
 from benchmark.api import FitContext, Recommender, ScoreRequest, TrainData
+from benchmark.kits.report import ReportsParameters
 from benchmark.kits.threads import torch_threads
-from benchmark.kits.training import BestEpoch
+from benchmark.kits.training import train_with_early_stopping
 
 
 class BPRMF(nn.Module):
@@ -40,7 +40,7 @@ class BPRMF(nn.Module):
         return scores
 
 
-class BPR(Recommender):
+class BPR(ReportsParameters, Recommender):
     def __init__(self, embedding_size: int = 64, learning_rate: float = 5e-3, batch_size: int = 2048,
                  reg_weight: float = 1e-2, item_bias: bool = True, max_epochs: int = 200,
                  eval_every: int = 2, patience: int = 5, num_threads: int = 1, **hyperparameters) -> None:
@@ -77,10 +77,7 @@ class BPR(Recommender):
         self.model = BPRMF(n_users, n_items, self.dim, self.item_bias, generator)
         optimiser = torch.optim.Adam(self.model.parameters(), lr=self.lr)
 
-        stopper = BestEpoch(self.model, self.patience)
-        epochs = ctx.progress(range(1, self.max_epochs + 1), description="epochs", total=self.max_epochs)
-        for epoch in epochs:
-            self.model.train()
+        def train_epoch(epoch: int) -> float:
             order = rng.permutation(len(users))
             negatives = _sample_negatives(users, n_items, positives, rng)
             total = 0.0
@@ -99,15 +96,11 @@ class BPR(Recommender):
                 loss.backward()
                 optimiser.step()
                 total += loss.item() * len(batch)
-            ctx.log_metric("train.bpr_loss", total / len(order), epoch)
-            if ctx.evaluate_validation is None or epoch % self.eval_every:
-                continue
-            value = ctx.evaluate_validation(self.score)
-            ctx.log_metric("valid.main_score", value, epoch)
-            if stopper.should_stop(value, epoch):
-                break
-        stopper.restore()
-        self.best_epoch = stopper.epoch
+            return total / len(order)
+
+        self.best_epoch = train_with_early_stopping(self.model, train_epoch, ctx, self.score,
+                                                    range(1, self.max_epochs + 1), self.patience,
+                                                    every=self.eval_every, loss_metric="train.bpr_loss")
 
     # ------------------------------------------------------------------ scoring
     def score(self, request: ScoreRequest) -> np.ndarray:

@@ -10,29 +10,24 @@ t_i: the encoder's embedding of the item's text ("Title (year)"), frozen; b, W: 
 parametric whitening and projection of UniSRec's adaptor (b starts at the mean text
 embedding), trained; r_i: an optional learned ID residual, kept at exactly zero for
 items with no training interaction, so an item never seen in training is scored by its
-text alone (ID models cannot score it at all). The sequence encoder, training (full
-softmax cross-entropy, windows, early stopping) and scoring are those of the `sasrec`
-submission (its network, with this item representation in place of the ID embedding
-table) and of benchmark.kits.nextitem.
+text alone (ID models cannot score it at all). The sequence encoder is SASRec's
+(benchmark.kits.sasrec, the `sasrec` submission's network, with this item
+representation in place of the ID embedding table); training (full softmax
+cross-entropy, windows, early stopping) and scoring are benchmark.kits.nextitem's.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
-import importlib
 
 import numpy as np
 import torch
 from torch import nn
 
-from benchmark.api import FitContext, TrainData, find_submission
+from benchmark.api import FitContext, ModelReport, TrainData
 from benchmark.kits.nextitem import Dropout, NextItemModel, SequenceNetwork
-
-
-@functools.lru_cache(maxsize=1)
-def _sasrec_module():
-    """The `sasrec` submission's module (its network class), found like any submission."""
-    return importlib.import_module(find_submission("sasrec").model_class().__module__)
+from benchmark.kits.sasrec import SASRecNetwork
 
 
 @functools.lru_cache(maxsize=4)
@@ -86,6 +81,10 @@ class TextSASRec(NextItemModel):
         "adapter_dropout": 0.1,
     }
 
+    def __init__(self, **hyperparameters) -> None:
+        super().__init__(**hyperparameters)
+        self._encoder: tuple[int, int, dict[str, str]] | None = None  # tokens, parameters, identity
+
     def fit(self, train: TrainData, ctx: FitContext) -> None:
         texts = tuple(train.catalog.item_texts())
         digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()
@@ -93,17 +92,24 @@ class TextSASRec(NextItemModel):
         self._text = torch.from_numpy(embeddings)
         self._seen = torch.zeros(train.n_items, dtype=torch.bool)
         self._seen[torch.from_numpy(train.interactions["item_id"].to_numpy())] = True
-        self.tokens = tokens
-        self.llm_identity = {f"{k}": v for k, v in identity.items()} | {"llm.role": "frozen item-text encoder"}
+        identity = {k: str(v) for k, v in identity.items()} | {"llm.role": "frozen item-text encoder"}
+        self._encoder = (tokens, encoder_parameters, identity)
         super().fit(train, ctx)
-        trainable = sum(p.numel() for p in self.network.parameters() if p.requires_grad)
-        self.total_parameters = trainable + encoder_parameters
+
+    def report(self) -> ModelReport:
+        """The network's trainable parameters; in total with the frozen encoder's; the
+        tokens the encoder read; the encoder's identity."""
+        report = super().report()
+        if self._encoder is None or report.trainable_parameters is None:
+            return report
+        tokens, encoder_parameters, identity = self._encoder
+        return dataclasses.replace(report, total_parameters=report.trainable_parameters + encoder_parameters,
+                                   tokens=tokens, llm=identity)
 
     def build_network(self, n_items: int) -> SequenceNetwork:
         if len(self._text) != n_items:
             raise ValueError(f"text-sasrec: {len(self._text)} item texts for {n_items} items")
-        network = _sasrec_module().SASRecNetwork(n_items, self.hidden, self.blocks, self.heads, self.max_len,
-                                                 self.dropout)
+        network = SASRecNetwork(n_items, self.hidden, self.blocks, self.heads, self.max_len, self.dropout)
         network.item_embedding = TextItemEmbedding(self._text, self._seen, self.hidden, bool(self.id_residual),
                                                    self.adapter_dropout)
         return network

@@ -48,8 +48,8 @@ import torch
 from torch import nn
 
 from benchmark.api.recommender import Recommender
+from benchmark.api.types import FitContext, ModelReport, PredictRequest, ScoreRequest, TrainData
 from benchmark.kits.threads import torch_threads
-from benchmark.api.types import FitContext, PredictRequest, ScoreRequest, TrainData
 
 INSTRUCTION = ("Given the user's history of movies below, will the user like the target movie? "
                "Answer only Yes or No.\n")
@@ -287,18 +287,17 @@ class YesNoTuned(Recommender):
         super().__init__(**values)
         for name, value in values.items():
             setattr(self, name, value)
-        # The budget; after fit, `train_samples` is what the harness logs as
-        # cost.train_samples: the samples actually seen, epochs counted.
-        self.budget = int(self.train_samples)
+        self.budget = int(self.train_samples)  # distinct training rows
         if self.budget < 0:
             raise ValueError(f"{type(self).__name__}: train_samples must be >= 0, got {self.train_samples}")
-        self.train_samples: int | None = None
         self.lm: YesNoLM | None = None
-        self.trainable_parameters: int | None = None
-        self.total_parameters: int | None = None
-        self.tokens = 0
-        self.llm_identity: dict[str, str] = {}
         self._memo: dict[tuple, float] = {}
+        # What report() tells the harness: set by fit; tokens also count while scoring.
+        self._trainable: int | None = None
+        self._total: int | None = None
+        self._samples_seen: int | None = None  # training samples times epochs
+        self._tokens = 0
+        self._identity: dict[str, str] = {}
 
     # --- subclass hooks -------------------------------------------------------------
     def attach(self, network: nn.Module) -> tuple[nn.Parameter | None, list[nn.Parameter], str]:
@@ -307,6 +306,13 @@ class YesNoTuned(Recommender):
     def finish_training(self, network: nn.Module) -> nn.Module:
         """After training: the network to score with (LoRA merges its layers here)."""
         return network
+
+    def report(self) -> ModelReport:
+        """Parameters (trainable: what training changed, 0 untuned; total: the base
+        model's and the added ones), tokens processed in training and scoring, training
+        samples seen (epochs counted), and the LLM's identity."""
+        return ModelReport(trainable_parameters=self._trainable, total_parameters=self._total, tokens=self._tokens,
+                           train_samples=self._samples_seen, llm=dict(self._identity))
 
     # --- fit ------------------------------------------------------------------------
     def fit(self, train: TrainData, ctx: FitContext) -> None:
@@ -326,20 +332,20 @@ class YesNoTuned(Recommender):
             self.prompts = YesNoPrompts(train.catalog.item_texts())
             added = int(sum(p.numel() for p in trainable))
             # What training changes: nothing when nothing is trained.
-            self.trainable_parameters = added if trains else 0
-            self.total_parameters = int(sum(p.numel() for p in base.model.parameters())) + added
+            self._trainable = added if trains else 0
+            self._total = int(sum(p.numel() for p in base.model.parameters())) + added
             rows, liked = _user_table(train.interactions, self.like_threshold)
             self.feedback = "label" in train.interactions  # CTR: histories with liked/disliked
             self._histories(rows, liked)
             samples = self._training_samples(rows, liked, ctx.seed)
-            self.tokens = 0
+            self._tokens = 0
             self._train(samples, trainable, ctx)
             if trains or self.attach_untrained:
                 self.lm.network = self.finish_training(network)
             self.lm.network.eval()
             self._memo = {}
-        self.train_samples = len(samples) * max(int(self.epochs), 0)
-        self.llm_identity = base.identity | {
+        self._samples_seen = len(samples) * max(int(self.epochs), 0)
+        self._identity = {k: str(v) for k, v in base.identity.items()} | {
             "llm.decoding": "pointwise: P(Yes) = softmax over the Yes/No next-token logits",
             "llm.prompt_hash": prompt_hash(*TEMPLATE_PARTS),
             "llm.adapter": adapter,
@@ -395,7 +401,7 @@ class YesNoTuned(Recommender):
                 optimizer.step()
                 total += float(loss.detach()) * len(batch)
                 count += len(batch)
-                self.tokens += sum(len(ids) + lm.n_virtual for ids, _ in batch)
+                self._tokens += sum(len(ids) + lm.n_virtual for ids, _ in batch)
                 step += 1
             ctx.log_metric("train.loss", total / max(count, 1), epoch)
             ctx.log_metric("train.epoch_seconds", time.perf_counter() - started, epoch)
@@ -414,7 +420,7 @@ class YesNoTuned(Recommender):
             prefix_ids = lm.prefix_ids(prefix)
             suffixes = [lm.suffix_ids(self.prompts.suffix(i)) for i in todo]
             values = lm.yes_minus_no(prefix_ids, suffixes, int(self.score_batch))
-            self.tokens += len(prefix_ids) + lm.n_virtual + sum(len(s) for s in suffixes)
+            self._tokens += len(prefix_ids) + lm.n_virtual + sum(len(s) for s in suffixes)
             if len(self._memo) > 2_000_000:
                 self._memo.clear()
             self._memo.update({(key, i): v for i, v in zip(todo, values)})
