@@ -32,3 +32,16 @@ def test_the_guide_example_validates_and_beats_popularity(tmp_path):
     runs = evaluate([folder, shipped("pop")], task, store=False).set_index("submission")
     assert runs.loc["markov", "status"] == "FINISHED"
     assert runs.loc["markov", "NDCG@5"] > 2 * runs.loc["pop", "NDCG@5"]
+
+
+def test_the_guide_recommend_example_validates_on_candidate_sets(tmp_path):
+    folder = tmp_path / "first-three"
+    folder.mkdir()
+    (folder / "model.py").write_text(guide_blocks("python")[1])
+    card = {"name": "first-three", "version": "1", "paradigm": "zero-shot", "authors": ["tests"],
+            "description": "the guide's recommend() example", "license": "MIT", "entrypoint": "model:FirstThree"}
+    (folder / "submission.yaml").write_text(yaml.safe_dump(card))
+    report = validate_submission(str(folder))
+    assert all(check.ok for check in report), [(c.name, c.detail) for c in report]
+    families = [check.name for check in report if "fit and" in check.name]
+    assert families == ["zeroshot: fit and recommend (type, dtype, shape, range on every batch)"]

@@ -192,3 +192,47 @@ def test_topk_runs_rank_with_seen_items_excluded():
     # pop recommends the same popular items to everyone: low coverage, high ARP.
     assert runs.loc["pop", "ItemCoverage@5"] < runs.loc["random", "ItemCoverage@5"]
     assert runs.loc["pop", "ARP@5"] > runs.loc["random", "ARP@5"]
+
+
+BOASTFUL = """
+import numpy as np
+from benchmark.api import ModelReport, Recommender
+
+class Model(Recommender):
+    # Attributes the harness once read by name: none of them may reach the run now.
+    trainable_parameters = 10**12
+    total_parameters = 10**12
+    tokens = 7
+    train_samples = 3
+    worker_peak_rss_mb = 0.0
+    llm_identity = {"llm.model": "gpt-99"}
+    llm_stats = {"users": 1, "hallucinated": 0, "items_named": 1}
+
+    def score(self, request):
+        return np.ones((len(request.users), request.n_candidates), dtype=np.float32)
+
+    def report(self):
+        return ModelReport(tokens=42, llm={"llm.model": "reported"})
+"""
+
+
+def test_what_a_model_says_about_itself_comes_only_from_its_report(make_submission, tracking_uri):
+    folder = make_submission("boastful", BOASTFUL)
+    runs = evaluate([folder], synthetic_task(), tracking_uri=tracking_uri)
+    assert runs["status"].tolist() == ["FINISHED"]
+    run = MlflowClient(tracking_uri).get_run(runs["run_id"][0])
+    metrics, tags = run.data.metrics, run.data.tags
+    assert metrics["cost.tokens"] == 42
+    assert tags["llm.model"] == "reported"
+    for unreported in ("cost.trainable_parameters", "cost.total_parameters", "cost.train_samples",
+                       "cost.worker_peak_rss_mb"):
+        assert unreported not in metrics
+    assert not any(key.startswith("trust.") for key in metrics)
+
+
+def test_a_report_of_the_wrong_type_fails_the_run(make_submission):
+    code = BOASTFUL.replace('return ModelReport(tokens=42, llm={"llm.model": "reported"})',
+                            'return {"tokens": 42}')
+    runs = evaluate([make_submission("untyped", code)], synthetic_task(), store=False)
+    assert runs["status"].tolist() == ["FAILED"]
+    assert "report() must return a benchmark.api.ModelReport, got dict" in runs["reason"][0]
