@@ -130,8 +130,9 @@ def results(
         "--all-metrics", help="Table format: every metric (default: those at the main score's cutoff).")] = False,
     tracking_uri: TrackingUri = None,
 ) -> None:
-    """Show a task's results: mean ± std over seeds, one row per submission, ranked by
-    the task's main score (finished runs only). json and csv hold every metric."""
+    """Show a task's results: mean ± std over seeds, one row per submission version and
+    hyperparameter set (labelled with the variant), ranked by the task's main score
+    (finished, complete runs only). json and csv hold every metric."""
     from benchmark.tasks import load_task
     from benchmark.tracking import ResultsStore
 
@@ -173,7 +174,9 @@ def _format_mean(value) -> str:
 
 def _print_results(task, store, format: Format, all_metrics: bool = False) -> None:
     from benchmark.tracking import finished_runs, summarize
-    from benchmark.tracking.results import format_mean_std
+    from rich.markup import escape
+
+    from benchmark.tracking.results import REDRAW_NOTE, format_mean_std
 
     table = summarize(finished_runs(store, task), task)
     if format is Format.json:
@@ -182,14 +185,17 @@ def _print_results(task, store, format: Format, all_metrics: bool = False) -> No
     if format is Format.csv:
         sys.stdout.write(table.to_csv(index=False))
         return
-    view = Table(title=f"{task.task} (v{task.version}) — ranked by {task.main_score}, mean ± std over seeds")
+    spread = REDRAW_NOTE if table["std_includes_candidate_redraws"].any() else "± std over seeds"
+    view = Table(title=f"{task.task} (v{task.version}) — ranked by {task.main_score}, mean {spread}")
     shown = _shown_metrics(task, all_metrics)
     trust = _shown_trust(task, table, all_metrics)
     for column in ["rank", "submission", "version", "paradigm", *shown, *trust.values(), "seeds"]:
         view.add_column(column, justify="left" if column in IDENTITY_COLUMNS else "right")
     for _, row in table.iterrows():
-        view.add_row(str(row["rank"]), row["submission"], row["version"], row["paradigm"],
-                     *[format_mean_std(row[m], row[f"{m} std"]) for m in shown],
+        version = f"{row['version']} [{row['variant']}]" if row["variant"] else row["version"]
+        # Names come from the store: shown literally, never as Rich markup ("[train_samples=100]").
+        view.add_row(str(row["rank"]), escape(row["submission"]), escape(version), escape(row["paradigm"]),
+                     *[format_mean_std(row[m], row[f"{m} std"], metric=m) for m in shown],
                      *[_format_mean(row.get(m)) for m in trust], str(row["seeds"]))
     if trust:
         view.caption = ("trust (means over seeds, first users of the sample): PosGap = max - min NDCG over the "

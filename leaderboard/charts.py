@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from leaderboard.tables import PARADIGM_COLORS, REFERENCE_SUBMISSIONS, higher_is_better, row_label
+from benchmark.eval.registry import higher_is_better
+from benchmark.paradigms import color as _color
+from leaderboard.tables import REFERENCE_SUBMISSIONS, row_label
 
 
 
@@ -26,10 +28,6 @@ def _text(value: object) -> str:
 
 def _label(row) -> str:
     return _text(row_label(row))
-
-
-def _color(paradigm: str) -> str:
-    return PARADIGM_COLORS.get(paradigm, "#7f7f7f")
 
 
 def _reference_lines(fig: go.Figure, board: pd.DataFrame, metric: str, horizontal: bool) -> None:

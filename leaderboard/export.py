@@ -11,6 +11,8 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
+from benchmark import paradigms
+from benchmark.families import family_order
 from leaderboard import tables
 from leaderboard.snapshot import Snapshot
 
@@ -48,7 +50,8 @@ def to_csv(boards: dict[str, pd.DataFrame]) -> pd.DataFrame:
               for experiment, board in boards.items()]
     frame = pd.concat(frames, ignore_index=True)
     first = ["task", "family", "dataset", "main_score", "rank", "submission", "version", "variant", "paradigm",
-             "reference", "seeds", "score", "score_std", "delta", "p_value", "p_holm", "significant", "model_size"]
+             "reference", "seeds", "score", "score_std", "std_includes_candidate_redraws", "delta", "tested",
+             "test_seeds", "p_value", "p_holm", "significant", "verdict", "model_size"]
     first = [c for c in first if c in frame]
     return frame[first + sorted(c for c in frame.columns if c not in first)]
 
@@ -80,8 +83,10 @@ def to_markdown(snapshot: Snapshot, boards: dict[str, pd.DataFrame]) -> str:
         for experiment in experiments:
             board = boards[experiment]
             parts += [f"### {tables.escape_markdown(experiment, inline=True)} · "
-                      f"{tables.escape_markdown(board['main_score'].iloc[0], inline=True)}",
-                      "", markdown_table(_display(board)), ""]
+                      f"{tables.escape_markdown(board['main_score'].iloc[0], inline=True)}", ""]
+            if tables.std_note(board):
+                parts += [f"_{tables.escape_markdown(tables.std_note(board), inline=True)}._", ""]
+            parts += [markdown_table(_display(board)), ""]
     if not boards:
         parts.append("No finished, complete runs yet.")
     return "\n".join(parts) + "\n"
@@ -91,7 +96,7 @@ def _by_family(boards: dict[str, pd.DataFrame]) -> dict[str, list[str]]:
     families: dict[str, list[str]] = {}
     for experiment, board in boards.items():
         families.setdefault(board["family"].iloc[0], []).append(experiment)
-    return {f: families[f] for f in sorted(families, key=tables.family_order)}
+    return {f: families[f] for f in sorted(families, key=family_order)}
 
 
 def _display(board: pd.DataFrame) -> pd.DataFrame:
@@ -148,7 +153,7 @@ def _esc(value: object) -> str:
 
 
 def _badge(paradigm: str) -> str:
-    color = tables.PARADIGM_COLORS.get(paradigm, "#7f7f7f")
+    color = paradigms.color(paradigm)
     return f'<span class="badge" style="background:{color}">{_esc(paradigm)}</span>'
 
 
@@ -222,6 +227,8 @@ def to_html(snapshot: Snapshot, boards: dict[str, pd.DataFrame]) -> str:
         for experiment in experiments:
             board = boards[experiment]
             body.append(f'<h3 id="{_anchor(experiment)}">{_esc(experiment)} · {_esc(board["main_score"].iloc[0])}</h3>')
+            if tables.std_note(board):
+                body.append(f'<p class="note">{_esc(tables.std_note(board))}.</p>')
             body.append(html_table(board))
             body.append(_chart(board))
     counts = tables.state_counts(snapshot.runs)

@@ -7,7 +7,6 @@ hyperparameters (a budget study) are separate rows, labelled by the `variant` co
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 
@@ -15,30 +14,19 @@ import numpy as np
 import pandas as pd
 
 from benchmark.environment import devices_label
-from benchmark.tracking.results import seed_spread
-from leaderboard.snapshot import Snapshot, metric_columns, ranked_runs
-from leaderboard.stats import compare_to_leader, per_user_column, per_user_matrix
+from benchmark.eval.registry import display_digits, higher_is_better, per_user_column, per_user_statistic
+from benchmark.eval.significance import ALPHA, compare_to_reference, seed_matrix
+from benchmark.families import family_order
+from benchmark.paradigms import COSTS
+from benchmark.tracking.results import (REDRAW_NOTE, ROW_KEYS, candidate_redraws, counted_runs, evaluation_draw,
+                                        metric_columns, seed_spread, variant_labels)
+from leaderboard.snapshot import Snapshot
 
-FAMILIES = ("sequential", "topk", "ctr", "zeroshot")
 REFERENCE_SUBMISSIONS = ("random", "pop")
-LOWER_IS_BETTER = {"LogLoss"}
-PARADIGMS = ("non-personalized", "id-from-scratch", "pretrain-finetune", "prompt-tuning",
-             "instruction-tuning", "zero-shot", "in-context")
-# Streamlit's Markdown badge colors (:blue-badge[...]), per paradigm.
-PARADIGM_BADGES = {"non-personalized": "gray", "id-from-scratch": "blue", "pretrain-finetune": "violet",
-                   "prompt-tuning": "orange", "instruction-tuning": "yellow", "zero-shot": "red", "in-context": "green"}
-PARADIGM_COLORS = {"non-personalized": "#9e9e9e", "id-from-scratch": "#1f77b4", "pretrain-finetune": "#9467bd",
-                   "prompt-tuning": "#ff7f0e", "instruction-tuning": "#bcbd22", "zero-shot": "#d62728",
-                   "in-context": "#2ca02c"}
-COSTS = {"cost.fit_seconds": "fit s", "cost.score_seconds": "inference s",
-         "cost.trainable_parameters": "trainable params", "cost.peak_rss_mb": "peak RSS MB",
-         "cost.tokens": "tokens", "cost.train_samples": "train samples",
-         "cost.load_average": "load avg"}
-# Not costs to plot a score against: how busy the machine was while the seconds were measured.
-CONDITIONS = ("cost.load_average",)
 ACCELERATOR = "tag:env.accelerator"
 SIZE_BUCKETS = ("< 1M", "1M–100M", "100M–1B", "≥ 1B", "unknown")
-SIGNIFICANCE_NOTE = ("vs leader: per-user paired t-test on the main score (per-user values averaged over seeds), "
+SIGNIFICANCE_NOTE = ("vs leader: paired t-test on the main score's per-user values (CTR: per-user AUC), over the "
+                     "seeds a row shares with the leader, matched seed by seed (the same candidate sets); "
                      "Holm-corrected over the task's comparisons, α = 0.05")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$&\"'=^@])")
 # Inside a table cell or after a heading marker only these start Markdown, HTML, an
@@ -52,17 +40,6 @@ def escape_markdown(text: object, inline: bool = False) -> str:
     st.markdown); inline=True escapes only what matters inside a line that does not
     start it (table cells, headings: the Markdown export stays readable)."""
     return (_MARKDOWN_INLINE if inline else _MARKDOWN_SPECIAL).sub(r"\\\1", str(text))
-
-
-def higher_is_better(metric: str) -> bool:
-    """LogLoss (and costs) are better lower; every other metric higher."""
-    if metric.startswith("cost."):
-        return False
-    return metric.rsplit(".", 1)[-1].split("@")[0] not in LOWER_IS_BETTER
-
-
-def family_order(family: str) -> tuple[int, str]:
-    return (FAMILIES.index(family) if family in FAMILIES else len(FAMILIES), family)
 
 
 def size_bucket(parameters: float) -> str:
@@ -123,19 +100,6 @@ def task_info(runs: pd.DataFrame, experiment: str) -> dict:
 # ---------------------------------------------------------------- one task's leaderboard
 
 
-def _variants(table: pd.DataFrame) -> pd.Series:
-    """For submission versions with several hyperparameter sets in one task, the
-    hyperparameters that differ ("train_samples=1000"); empty otherwise."""
-    labels = pd.Series("", index=table.index, dtype=object)
-    shared = table[table.duplicated(["submission", "version"], keep=False)]
-    for _, group in shared.groupby(["submission", "version"], sort=False):
-        configs = [json.loads(c) for c in group["config"]]
-        keys = sorted({k for c in configs for k in c if len({str(o.get(k)) for o in configs}) > 1})
-        for index, config in zip(group.index, configs):
-            labels[index] = ", ".join(f"{k}={config.get(k, '—')}" for k in keys)
-    return labels
-
-
 def _model_size(table: pd.DataFrame) -> pd.Series:
     """cost.total_parameters when logged, else cost.trainable_parameters."""
     total = table.get("cost.total_parameters", pd.Series(np.nan, index=table.index))
@@ -144,11 +108,12 @@ def _model_size(table: pd.DataFrame) -> pd.Series:
 
 
 def leaderboard(ranked: pd.DataFrame, per_user: pd.DataFrame, experiment: str, main_score: str | None = None,
-                alpha: float = 0.05) -> pd.DataFrame:
+                alpha: float = ALPHA) -> pd.DataFrame:
     """One task's ranked table: one row per (submission, version, config) with `score`
     (main score mean), `score_std`, `seeds`, `rank`, every metric's mean and `<m> std`,
-    `delta` to the leader, the paired test against the leader (`p_value`, `p_holm`,
-    `significant`, `verdict`), `model_size` and the `run_ids` behind the row."""
+    `std_includes_candidate_redraws`, `delta` to the leader, the paired test against the
+    leader (`tested`, `test_seeds`, `p_value`, `p_holm`, `significant`, `verdict`),
+    `model_size` and the `run_ids` behind the row."""
     runs = ranked[ranked["experiment"] == experiment]
     if runs.empty:
         return pd.DataFrame()
@@ -157,8 +122,7 @@ def leaderboard(ranked: pd.DataFrame, per_user: pd.DataFrame, experiment: str, m
                           else (metrics[0] if metrics else None))
     if main is None:
         return pd.DataFrame()  # finished runs without any metric: nothing to rank
-    keys = ["submission", "version", "config"]
-    grouped = runs.groupby(keys, sort=False, dropna=False)
+    grouped = runs.groupby(ROW_KEYS, sort=False, dropna=False)
     values = grouped[[f"metric:{m}" for m in metrics]]
     means = values.mean()
     table = means.rename(columns=lambda c: c[len("metric:"):])
@@ -172,9 +136,10 @@ def leaderboard(ranked: pd.DataFrame, per_user: pd.DataFrame, experiment: str, m
     table["ran_on"] = (grouped[ACCELERATOR].agg(devices_label).to_numpy() if ACCELERATOR in runs
                        else devices_label([None]))
     table["experiment"], table["main_score"] = experiment, main
-    table["variant"] = _variants(table)
+    table["variant"] = variant_labels(table)
     table["reference"] = table["submission"].isin(REFERENCE_SUBMISSIONS)
     table["model_size"] = _model_size(table)
+    table["std_includes_candidate_redraws"] = candidate_redraws(runs)
     if main not in table:
         table[main], table[f"{main} std"] = np.nan, np.nan
     table["score"], table["score_std"] = table[main], table[f"{main} std"]
@@ -182,34 +147,66 @@ def leaderboard(ranked: pd.DataFrame, per_user: pd.DataFrame, experiment: str, m
     table = table.sort_values("score", ascending=ascending, na_position="last", kind="stable").reset_index(drop=True)
     table["rank"] = table["score"].rank(ascending=ascending, method="min").astype("Int64")
     table["delta"] = table["score"] - table["score"].iloc[0]
-    return _with_significance(table, per_user, main, alpha)
+    return _with_significance(table, runs, per_user, main, alpha)
 
 
-def _with_significance(table: pd.DataFrame, per_user: pd.DataFrame, main: str, alpha: float) -> pd.DataFrame:
+def _with_significance(table: pd.DataFrame, runs: pd.DataFrame, per_user: pd.DataFrame, main: str,
+                       alpha: float) -> pd.DataFrame:
+    """The paired test of the leader (row 0) against every other row (see
+    benchmark.eval.significance) and a verdict per row that says the direction, what
+    was tested and over how many seeds."""
     table["p_value"], table["p_holm"], table["significant"] = np.nan, np.nan, pd.NA
+    table["test_seeds"] = pd.Series(pd.NA, index=table.index, dtype="Int64")
     table["verdict"] = "—"
     table.loc[0, "verdict"] = "leader"
     column = per_user_column(main, per_user.columns)
+    table["tested"] = per_user_statistic(main) if column is not None else None
     if column is None or len(table) < 2:
         return table
-    tests = compare_to_leader(per_user_matrix(per_user, table["run_ids"].to_dict(), column), 0, alpha)
+    owners = table["run_ids"].explode()
+    info = runs.set_index("run_id")
+    members = pd.DataFrame({"run_id": owners.to_numpy(), "key": owners.index.to_numpy(),
+                            "seed": info["seed"].reindex(owners.to_numpy()).to_numpy(),
+                            "draw": evaluation_draw(info).reindex(owners.to_numpy()).to_numpy()})
+    tests = compare_to_reference(seed_matrix(per_user, members, column), 0, alpha).set_index("key")
     if tests.empty:
         return table
-    tests = tests.set_index("key")
     table.loc[tests.index, "p_value"] = tests["p_value"]
     table.loc[tests.index, "p_holm"] = tests["p_holm"]
+    table.loc[tests.index, "test_seeds"] = tests["test_seeds"].astype("Int64")
     tested = tests.index[np.isfinite(tests["p_holm"].to_numpy(dtype=float))]
-    significant = tests.loc[tested, "significant"].astype(bool)
     table["significant"] = table["significant"].astype(object)
-    table.loc[tested, "significant"] = significant.to_numpy()
-    table.loc[tested, "verdict"] = [f"worse (p={p:.2g})" if s else f"not significant (p={p:.2g})"
-                                    for p, s in zip(tests.loc[tested, "p_holm"], significant)]
+    table.loc[tested, "significant"] = tests.loc[tested, "significant"].astype(bool).to_numpy()
+    unshared = tests.index[tests["test_seeds"] == 0]
+    table.loc[unshared, "verdict"] = "not tested: no seed in common with the leader"
+    statistic, higher = per_user_statistic(main), higher_is_better(main)
+    table.loc[tested, "verdict"] = [_verdict(row, statistic, higher) for _, row in tests.loc[tested].iterrows()]
     return table
+
+
+def _verdict(test: pd.Series, statistic: str, higher: bool) -> str:
+    """"worse on per-user NDCG@10 (p=0.003, 3 seeds)": worse or better only when the
+    Holm-adjusted p < alpha, then by the sign of the tested difference (leader minus
+    row), which can disagree with the ranking (CTR: rows ranked by global AUC)."""
+    seeds = f"{int(test['test_seeds'])} seed{'s' if test['test_seeds'] != 1 else ''}"
+    if not test["significant"]:
+        return f"not significant on {statistic} (p={test['p_holm']:.2g}, {seeds})"
+    worse = test["diff"] > 0 if higher else test["diff"] < 0
+    return f"{'worse' if worse else 'better'} on {statistic} (p={test['p_holm']:.2g}, {seeds})"
+
+
+def std_note(board: pd.DataFrame) -> str:
+    """The label of a board's ± std where its seeds drew different candidate sets; ""
+    otherwise."""
+    if not bool(board["std_includes_candidate_redraws"].any()):
+        return ""
+    return (f"{REDRAW_NOTE}: the candidate sets are drawn anew for each seed, so the spread mixes the draws "
+            "with the model's own randomness (a deterministic model shows one too)")
 
 
 def all_leaderboards(snapshot: Snapshot) -> dict[str, pd.DataFrame]:
     """Every task's leaderboard, keyed by experiment, in family order."""
-    ranked = ranked_runs(snapshot.runs)
+    ranked = counted_runs(snapshot.runs)
     boards = {}
     for task in task_list(snapshot.runs).itertuples():
         board = leaderboard(ranked, snapshot.per_user, task.experiment, task.main_score)
@@ -230,7 +227,8 @@ def row_label(row) -> str:
 def overview_table(board: pd.DataFrame) -> pd.DataFrame:
     """The Overview's columns for one task's leaderboard."""
     main = board["main_score"].iloc[0]
-    costs = pd.DataFrame({label: board[name] if name in board else np.nan
+    digits = display_digits(main)
+    costs = pd.DataFrame({label: board[name] if name in board else pd.Series(np.nan, index=board.index)
                           for name, label in COSTS.items() if name in ("cost.fit_seconds", "cost.score_seconds",
                                                                        "cost.trainable_parameters")})
     return pd.DataFrame({
@@ -239,7 +237,7 @@ def overview_table(board: pd.DataFrame) -> pd.DataFrame:
         "submission": board["submission"] + np.where(board["reference"], " (reference)", ""),
         "version": board["version"] + np.where(board["variant"] != "", " [" + board["variant"] + "]", ""),
         "paradigm": board["paradigm"],
-        "score (mean ± std)": [mean_std(m, s) for m, s in zip(board["score"], board["score_std"])],
+        "score (mean ± std)": [mean_std(m, s, digits) for m, s in zip(board["score"], board["score_std"])],
         "seeds": board["seeds"],
         "Δ leader": board["delta"].round(4),
         "vs leader": board["verdict"],
@@ -332,7 +330,7 @@ def diagnostic_boards(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
     partial = keep["state"] == "partial"
     keep.loc[partial, "version"] = keep.loc[partial, "version"].astype(str) + " (partial)"
     keep["state"] = "finished"
-    ranked = ranked_runs(keep)
+    ranked = counted_runs(keep)
     empty = pd.DataFrame(columns=["run_id", "user"])
     boards = {}
     for task in task_list(runs).itertuples():

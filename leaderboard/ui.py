@@ -13,6 +13,8 @@ from urllib.parse import urlparse, urlunparse
 import pandas as pd
 import streamlit as st
 
+from benchmark import paradigms
+from benchmark.eval.registry import display_digits
 from leaderboard import tables
 from leaderboard.snapshot import Snapshot, default_snapshot_dir, load_snapshot, snapshot_exists, snapshot_stamp
 
@@ -122,20 +124,21 @@ def mean_std_frame(board: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     frame = pd.DataFrame({"submission": [tables.row_label(r) for _, r in board.iterrows()],
                           "paradigm": board["paradigm"], "seeds": board["seeds"]})
     for metric in metrics:
-        frame[metric] = [tables.mean_std(m, s) for m, s in zip(board[metric], board[f"{metric} std"])]
+        digits = display_digits(metric)
+        frame[metric] = [tables.mean_std(m, s, digits) for m, s in zip(board[metric], board[f"{metric} std"])]
     return frame
 
 
 def badge(paradigm: str) -> str:
     """A colored Markdown badge (the paradigm comes from the store: escaped)."""
-    return f":{tables.PARADIGM_BADGES.get(paradigm, 'gray')}-badge[{esc(paradigm)}]"
+    return f":{paradigms.badge(paradigm)}-badge[{esc(paradigm)}]"
 
 
 def styled(frame: pd.DataFrame):
     """Paradigm cells tinted with the paradigm's color, reference rows greyed: the
     pandas Styler is what st.dataframe renders colors from."""
     def paradigm(value: object) -> str:
-        color = tables.PARADIGM_COLORS.get(str(value))
+        color = paradigms.COLORS.get(str(value))
         return f"background-color: {color}22; color: #1f2328" if color else ""
 
     def reference(row: pd.Series) -> list[str]:

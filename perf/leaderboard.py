@@ -41,9 +41,11 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from leaderboard.snapshot import (  # noqa: E402
-    Snapshot, local_artifact_path, run_row, build_snapshot, load_snapshot, normalize_runs, ranked_runs, read_per_user)
-from leaderboard.tables import PARADIGMS, overview_tables  # noqa: E402
+from benchmark.paradigms import PARADIGM_ORDER  # noqa: E402
+from benchmark.tracking.results import (  # noqa: E402
+    counted_runs, local_artifact_path, normalize_runs, read_per_user, run_row)
+from leaderboard.snapshot import Snapshot, build_snapshot, load_snapshot  # noqa: E402
+from leaderboard.tables import overview_tables  # noqa: E402
 
 TASKS = {  # experiment: (family, main score, metrics, per-user columns)
     "sequential/perf@v1": ("sequential", "NDCG@10", ["HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20",
@@ -72,7 +74,7 @@ def fill(client, experiments: dict[str, str], start: int, stop: int, users: int)
             state = "failed" if j % 100 == 17 else "partial" if j % 100 == 42 else "finished"
             tags = {"task": experiment.split("@")[0], "task_version": "1", "family": family, "dataset": "perf",
                     "submission": f"model-{submission:04d}", "submission_version": "1",
-                    "paradigm": PARADIGMS[submission % len(PARADIGMS)], "seed": str(seed), "main_score": main,
+                    "paradigm": PARADIGM_ORDER[submission % len(PARADIGM_ORDER)], "seed": str(seed), "main_score": main,
                     "run_key": f"{experiment}-{j}", "harness_version": "0.1.0", "harness_git_sha": "perf",
                     "dataset_fingerprint": "f" * 16, "split_fingerprint": "s" * 16}
             if state == "partial":
@@ -107,7 +109,7 @@ def live_snapshot(client, uri: str, with_per_user: bool) -> Snapshot:
         experiment_id = client.get_experiment_by_name(experiment).experiment_id
         rows.extend(run_row(run, experiment) for run in client.search_runs([experiment_id], max_results=50000))
     runs = normalize_runs(pd.DataFrame(rows))
-    per_user = read_per_user(ranked_runs(runs), uri) if with_per_user else pd.DataFrame(columns=["run_id", "user"])
+    per_user = read_per_user(counted_runs(runs), uri) if with_per_user else pd.DataFrame(columns=["run_id", "user"])
     return Snapshot(runs, per_user, pd.DataFrame(), pd.DataFrame(), {})
 
 

@@ -177,9 +177,9 @@ def test_snapshot_holds_every_run_with_its_state(snap):
 
 
 def test_snapshot_keeps_per_user_metrics_of_ranked_runs_only(snap):
-    from leaderboard.snapshot import ranked_runs
+    from benchmark.tracking.results import counted_runs
 
-    ranked = ranked_runs(snap.runs)
+    ranked = counted_runs(snap.runs)
     assert set(snap.per_user["run_id"].astype(str)) == set(ranked["run_id"])
     assert not ranked["state"].ne("finished").any() and not ranked["submission"].isin(["hasty", "broken"]).any()
     pop = ranked[(ranked["experiment"] == SEQ) & (ranked["submission"] == "pop")]
@@ -210,7 +210,7 @@ def test_snapshot_rebuild_swaps_the_folder_and_changes_the_stamp(fixture_store, 
 
 
 def test_partial_by_limit_users_param_and_tag():
-    from leaderboard.snapshot import normalize_runs
+    from benchmark.tracking.results import normalize_runs
 
     runs = normalize_runs(pd.DataFrame({
         "run_id": list("abcd"), "experiment": ["t@v1"] * 4, "status": ["FINISHED"] * 3 + ["RUNNING"],
@@ -243,7 +243,7 @@ def test_rows_group_seeds_like_llm4rec_results(fixture_store, boards):
 
 
 def test_metric_direction_and_ctr_ranking(boards):
-    from leaderboard.tables import higher_is_better
+    from benchmark.eval.registry import higher_is_better
 
     assert higher_is_better("AUC") and higher_is_better("NDCG@10") and higher_is_better("trust.compliance")
     assert not higher_is_better("LogLoss") and not higher_is_better("cost.fit_seconds")
@@ -275,7 +275,7 @@ def test_lower_is_better_main_score_ranks_ascending():
 def test_holm_and_the_paired_test():
     from scipy import stats
 
-    from leaderboard.stats import compare_to_leader, holm, paired_pvalue
+    from benchmark.eval.significance import compare_to_reference, holm, paired_pvalue
 
     assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
     assert holm([0.5, np.nan, 0.01]) == pytest.approx([0.5, np.nan, 0.02], nan_ok=True)
@@ -288,7 +288,9 @@ def test_holm_and_the_paired_test():
     matrix = pd.DataFrame({"lead": pd.Series(a + 0.2, users), "close": pd.Series(a + 0.19 + rng.normal(0, .1, 200), users),
                            "far": pd.Series(b, users), "same": pd.Series(a + 0.2, users)}).T
     matrix.loc["far", :9] = np.nan  # a row evaluated on fewer users: tested on the common ones
-    table = compare_to_leader(matrix, "lead").set_index("key")
+    matrix.index = pd.MultiIndex.from_arrays([matrix.index, ["0"] * len(matrix)], names=["key", "draw"])  # one seed
+    table = compare_to_reference(matrix, "lead").set_index("key")
+    matrix = matrix.droplevel("draw")
     for key in ("close", "far"):
         common = matrix.loc[key].notna()
         expected = stats.ttest_rel(matrix.loc["lead", common], matrix.loc[key, common]).pvalue
@@ -299,7 +301,11 @@ def test_holm_and_the_paired_test():
 
 
 def test_significance_against_the_leader_on_per_user_metrics(snap, boards):
-    from leaderboard.stats import paired_pvalue, per_user_means
+    from benchmark.eval.significance import paired_pvalue
+
+    def per_user_means(per_user, run_ids, column):
+        rows = per_user[per_user["run_id"].isin(list(run_ids))]
+        return rows.groupby("user", sort=True)[column].mean().dropna()
 
     zs = boards[ZS].set_index("submission")
     assert zs.index[0] == "llm-zs" and zs.loc["llm-zs", "verdict"] == "leader"

@@ -12,8 +12,7 @@ from typer.testing import CliRunner
 
 from benchmark.cli import app
 from benchmark.study.grid import build_config
-from benchmark.eval.significance import holm
-from benchmark.study.stats import pairwise, paired_test
+from benchmark.eval.significance import holm, pairwise
 from paradigm_fixtures import make_tiny_encoder, make_tiny_llama, write_tasks
 
 
@@ -24,16 +23,27 @@ def test_holm_adjusts_step_down():
     assert holm([0.9, 0.8]).tolist() == [1.0, 1.0]  # capped at 1
 
 
+def one_seed(rows: dict[str, pd.Series]) -> pd.DataFrame:
+    """Rows x users, each row one run of seed 0 (the matrix the study's paired test reads)."""
+    matrix = pd.DataFrame(rows).T
+    matrix.index = pd.MultiIndex.from_arrays([matrix.index, ["0"] * len(matrix)], names=["key", "draw"])
+    return matrix
+
+
+def paired_test(a: pd.Series, b: pd.Series) -> pd.Series:
+    return pairwise(one_seed({"a": a, "b": b})).iloc[0]
+
+
 def test_paired_test_uses_common_users_only():
     rng = np.random.default_rng(0)
     a = pd.Series(rng.random(60), index=range(60))
     b = pd.Series(a.to_numpy()[10:] - 0.2, index=range(10, 60))  # 50 users in common, a better on each
     result = paired_test(a, b)
-    assert result["users"] == 50 and result["mean_diff"] == pytest.approx(0.2) and result["p"] < 1e-6
-    assert paired_test(a, a)["p"] == 1.0
-    table = pairwise({"x": a, "y": b, "z": a + 0.01})
+    assert result["n_users"] == 50 and result["diff"] == pytest.approx(0.2) and result["p_value"] < 1e-6
+    assert paired_test(a, a)["p_value"] == 1.0
+    table = pairwise(one_seed({"x": a, "y": b, "z": a + 0.01}))
     assert list(zip(table["a"], table["b"])) == [("x", "y"), ("x", "z"), ("y", "z")]
-    assert (table["p_holm"] >= table["p"]).all() and table["significant"].all()
+    assert (table["p_holm"] >= table["p_value"]).all() and table["significant"].all()
 
 
 def test_the_grid_per_mode():

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from benchmark.eval.metrics import CTR_METRIC_NAMES, parse_metric
+from benchmark.eval.registry import CTR_METRIC_NAMES, parse_metric
 
 LOGLOSS_EPS = 1e-7
 _PROBABILITY_RULE = "CTR predictions must be probabilities: finite numbers in [0, 1]"

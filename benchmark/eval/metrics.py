@@ -10,7 +10,6 @@ scores exactly chance.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import math
 import warnings
 from collections.abc import Iterator, Sequence
@@ -19,60 +18,18 @@ import numpy as np
 import pandas as pd
 import torch
 
-METRIC_NAMES = ("HR", "NDCG", "MRR", "Recall")  # single-target ranking (sequential, zeroshot)
-TOPK_METRIC_NAMES = ("Recall", "Precision", "NDCG", "HR", "MRR", "MAP", "ItemCoverage", "ARP")
-CTR_METRIC_NAMES = ("AUC", "GAUC", "LogLoss")
-_FAMILY_METRICS = {
-    "sequential": METRIC_NAMES,
-    "zeroshot": METRIC_NAMES,  # one target among a fixed candidate set, like sequential
-    "topk": TOPK_METRIC_NAMES,
-    "ctr": CTR_METRIC_NAMES,
-}
-# Without a cutoff HR/Recall are always 1 and NDCG would need prefix sums over the
-# whole catalogue (where float64 cumsum drifts), so only MRR may omit K. Top-K metrics
-# all need K; CTR metrics never take one.
-_NO_CUTOFF_OK = {"sequential": ("MRR",), "zeroshot": ("MRR",), "topk": (), "ctr": CTR_METRIC_NAMES}
+# Names, families and cutoff rules live in the metric registry; re-exported here.
+from benchmark.eval.registry import (  # noqa: F401
+    CTR_METRIC_NAMES,
+    METRIC_NAMES,
+    TOPK_METRIC_NAMES,
+    metric_names,
+    parse_metric,
+)
 
 # Score elements per counting block: ~2 MB of float32, so the block's temporaries
 # stay in L2 and are reused instead of re-faulted per chunk.
 _BLOCK_ELEMS = 1 << 19
-
-
-def metric_names(family: str) -> tuple[str, ...]:
-    """The metric base names a task family accepts, e.g. ("AUC", "GAUC", "LogLoss") for "ctr"."""
-    if family not in _FAMILY_METRICS:
-        raise ValueError(f"unknown task family {family!r}; known families: {', '.join(_FAMILY_METRICS)}")
-    return _FAMILY_METRICS[family]
-
-
-def parse_metric(name: str, family: str = "sequential") -> tuple[str, int | None]:
-    """Split "NDCG@10" into ("NDCG", 10); "MRR" gives ("MRR", None). Names are checked against `family`."""
-    names = metric_names(family)
-    base, sep, k_text = name.partition("@")
-    if base not in names:
-        upper = [m.upper() for m in names]
-        close = difflib.get_close_matches(base.upper(), upper, n=1, cutoff=0.5)
-        parts = [f"unknown metric {name!r}"]
-        if close:
-            parts[0] += f" (did you mean {names[upper.index(close[0])] + sep + k_text!r}?)"
-        elsewhere = [f for f, known in _FAMILY_METRICS.items() if base in known]
-        if elsewhere:
-            parts[0] += f" for a {family} task ({base} is a {' / '.join(elsewhere)} metric)"
-        example = f"{names[0]}@10" if family != "ctr" else names[0]
-        parts.append(f"known metrics: {', '.join(names)}, written NAME@K (e.g. {example})"
-                     if family != "ctr" else f"known metrics: {', '.join(names)} (no cutoff)")
-        raise ValueError("; ".join(parts))
-    if family == "ctr":
-        if sep:
-            raise ValueError(f"metric {name!r} takes no cutoff; write {base}")
-        return base, None
-    if not sep:
-        if base not in _NO_CUTOFF_OK[family]:
-            raise ValueError(f"metric {name!r} needs a cutoff, e.g. {base}@10")
-        return base, None
-    if not k_text.isdigit() or int(k_text) < 1:
-        raise ValueError(f"metric {name!r}: the cutoff K must be an integer >= 1, e.g. {base}@10")
-    return base, int(k_text)
 
 
 # Prefix-sum tables P[r] = sum_{i=1..r} f(i), P[0] = 0, cached and grown by doubling.

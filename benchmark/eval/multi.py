@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from benchmark.eval.metrics import _prefix_table, _single_threaded, parse_metric
+from benchmark.eval.metrics import _prefix_table, _single_threaded
+from benchmark.eval.registry import SPECS, parse_metric
 
 # Score elements per block: the block is copied and masked, and its comparison
 # temporaries (bool and float64) stay ~16 MB whatever the chunk size.
@@ -76,7 +77,7 @@ class TopKEvaluator:
 
     @property
     def _per_user_metrics(self) -> tuple[str, ...]:
-        return tuple(name for name in self.metrics if self._parsed[name][0] != "ItemCoverage")
+        return tuple(name for name in self.metrics if SPECS[self._parsed[name][0]].per_user_column is not None)
 
     def add(
         self,

@@ -2,17 +2,17 @@
 (plotly in the HTML, static PNGs beside the Markdown), paired significance, and a
 summary of which paradigm wins on which task at what cost.
 
-Everything here reads the results store (the runs' metrics, params, tags and their
-`per_user_metrics.parquet` artifacts) by run id; nothing is taken from the process
-that ran the models.
+Everything here reads the results store through the suite's one results reader
+(benchmark.tracking.results: the runs table and the runs' `per_user_metrics.parquet`),
+picking the grid's runs by id; nothing is taken from the process that ran the models.
+Paradigm order, colours and cost labels come from benchmark.paradigms, the paired test
+from benchmark.eval.significance.
 """
 from __future__ import annotations
 
 import html
 import json
 import math
-import platform
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,63 +22,61 @@ import numpy as np
 import pandas as pd
 
 from benchmark.environment import devices_label
+from benchmark.eval.registry import higher_is_better, per_user_column, per_user_statistic
+from benchmark.eval.significance import TEST_NAME, pairwise, seed_matrix
+from benchmark.families import family as task_family
+from benchmark.paradigms import COSTS as COST_LABELS, CONDITIONS, color, paradigm_rank
 from benchmark.study.grid import StudyConfig
-from benchmark.study.stats import TEST_NAME, pairwise
+from benchmark.tracking.results import CANDIDATE_HASH, REDRAW_NOTE, candidate_redraws
 
-PARADIGM_ORDER = ["non-personalized", "id-from-scratch", "pretrain-finetune", "zero-shot", "in-context",
-                  "instruction-tuning", "prompt-tuning"]
-COLORS = {"non-personalized": "#7f7f7f", "id-from-scratch": "#1f77b4", "pretrain-finetune": "#2ca02c",
-          "zero-shot": "#d62728", "in-context": "#ff7f0e", "instruction-tuning": "#9467bd",
-          "prompt-tuning": "#8c564b"}
-COSTS = {"cost.fit_seconds": "fit s", "cost.score_seconds": "inference s",
-         "cost.trainable_parameters": "trainable params", "cost.train_samples": "train samples seen",
-         "cost.tokens": "tokens", "cost.peak_rss_mb": "peak RSS MB"}
-FAMILY_TITLES = {"sequential": "Sequential (full ranking)", "zeroshot": "Zero-shot candidate ranking (20 candidates)",
-                 "ctr": "CTR (1,000 sampled test rows)"}
+COSTS = {name: label for name, label in COST_LABELS.items() if name not in CONDITIONS}
+# Kept from the runs table for the paired tests and the std label, not written to runs.csv.
+_READER_COLUMNS = ["artifact_uri", "draw", CANDIDATE_HASH]
 
 
 # ------------------------------------------------------------------------ reading runs
 
 
-def read_runs(cells: pd.DataFrame, tracking_uri: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(runs, failures). runs: one row per finished run of the grid, read from MLflow:
-    entry, family, task, paradigm, budget, seed, run_id, main_score (its name), main
-    (its value), partial, every metric. failures: entry, task, seed, reason."""
-    from benchmark.tracking.store import ResultsStore, metric_name
-
-    store = ResultsStore(tracking_uri)
-    ok = cells[cells["status"].isin(["FINISHED", "REUSED"]) & cells["run_id"].notna()] if len(cells) else cells
-    failed = cells[~cells.index.isin(ok.index)] if len(cells) else cells
-    rows = []
-    for _, cell in ok.iterrows():
-        run = store.client.get_run(cell["run_id"])
-        tags, metrics = run.data.tags, {metric_name(k): v for k, v in run.data.metrics.items()}
-        rows.append({"entry": cell["entry"], "base": cell.get("base_submission"), "family": cell["family"],
-                     "task": tags.get("task"),
-                     "submission": tags.get("submission"), "paradigm": tags.get("paradigm"),
-                     "budget": cell.get("budget"), "seed": int(tags.get("seed", -1)), "run_id": cell["run_id"],
-                     "main_score": tags.get("main_score"), "main": metrics.get(tags.get("main_score"), np.nan),
-                     "partial": tags.get("partial") == "true", "llm_model": tags.get("llm.model", ""),
-                     "accelerator": tags.get("env.accelerator", "not recorded (runs before the env tags)"),
-                     "hp_train_samples": run.data.params.get("hp.train_samples")} | metrics)
-    runs = pd.DataFrame(rows)
-    columns = ["entry", "task", "seed", "status", "reason"]
-    failures = failed[[c for c in columns if c in failed]].copy() if len(failed) else pd.DataFrame(columns=columns)
-    return runs, failures
-
-
-def per_user_values(run_id: str, family: str, main_score: str, tracking_uri: str | None) -> pd.Series:
-    """The run's per-user values of the main metric (CTR: per-user AUC, the unit of
-    GAUC; users with one class are dropped), indexed by user."""
+def read_runs(cells: pd.DataFrame, config: StudyConfig,
+              tracking_uri: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(runs, failures). runs: one row per finished run of the grid, from the results
+    reader's runs table of the study's tasks (the cells name their runs by id): entry,
+    family, task, paradigm, budget, seed, run_id, main_score (its name), main (its
+    value), partial, every metric. failures: entry, task, seed, reason."""
+    from benchmark.tasks import load_task
+    from benchmark.tracking.results import evaluation_draw
+    from benchmark.tracking.results import read_runs as read_table
     from benchmark.tracking.store import ResultsStore
 
+    ok = cells[cells["status"].isin(["FINISHED", "REUSED"]) & cells["run_id"].notna()] if len(cells) else cells
+    failed = cells[~cells.index.isin(ok.index)] if len(cells) else cells
+    columns = ["entry", "task", "seed", "status", "reason"]
+    failures = failed[[c for c in columns if c in failed]].copy() if len(failed) else pd.DataFrame(columns=columns)
+    if ok.empty:
+        return pd.DataFrame(), failures
     store = ResultsStore(tracking_uri)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = store.client.download_artifacts(run_id, "per_user_metrics.parquet", tmp)
-        table = pd.read_parquet(path)
-    column = "auc" if family == "ctr" else main_score
-    values = table.set_index("user")[column].astype(float)
-    return values[~values.isna()]
+    table = pd.concat([read_table(store, load_task(task).experiment_name) for task in config.tasks.values()],
+                      ignore_index=True)
+    table = table.assign(draw=evaluation_draw(table)).set_index("run_id")
+    metrics = [c for c in table.columns if c.startswith("metric:")]
+    rows = []
+    for _, cell in ok.iterrows():
+        run = table.loc[cell["run_id"]]
+        logged = {c.removeprefix("metric:"): run[c] for c in metrics if pd.notna(run[c])}
+        rows.append({"entry": cell["entry"], "base": cell.get("base_submission"), "family": cell["family"],
+                     "task": run["task"], "submission": run["submission"], "paradigm": run["paradigm"],
+                     "budget": cell.get("budget"), "seed": int(run["seed"]) if pd.notna(run["seed"]) else -1,
+                     "run_id": cell["run_id"], "main_score": run["main_score"],
+                     "main": logged.get(run["main_score"], np.nan), "partial": bool(run["partial"]),
+                     "llm_model": _text(run.get("tag:llm.model"), ""),
+                     "accelerator": _text(run.get("tag:env.accelerator"), "not recorded (runs before the env tags)"),
+                     "hp_train_samples": _text(run.get("param:hp.train_samples"), None)}
+                    | logged | {c: run.get(c) for c in _READER_COLUMNS})
+    return pd.DataFrame(rows), failures
+
+
+def _text(value: Any, missing: Any) -> Any:
+    return missing if value is None or pd.isna(value) else value
 
 
 # ---------------------------------------------------------------------------- tables
@@ -114,13 +112,11 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
                         partial=("partial", "any"),
                         ran_on=("accelerator", devices_label))
     table["std"] = grouped["main"].std(ddof=1).fillna(0.0)
+    redrawn = {family for family, part in runs.groupby("family") if candidate_redraws(part)}
+    table["redraws"] = table.index.get_level_values("family").isin(redrawn)
     for column in COSTS:
         table[column] = grouped[column].mean() if column in runs else np.nan
     return table.reset_index()
-
-
-def paradigm_rank(paradigm: str) -> int:
-    return PARADIGM_ORDER.index(paradigm) if paradigm in PARADIGM_ORDER else len(PARADIGM_ORDER)
 
 
 def _entry_order(summary: pd.DataFrame) -> list[str]:
@@ -151,15 +147,19 @@ def main_table(summary: pd.DataFrame, config: StudyConfig) -> Table:
                 row[header] = f"{r['main']:.4f} ± {r['std']:.4f}" + (f" ({int(r['seeds'])}s)" if r["seeds"] != 1 else "")
             else:
                 row[header] = "—"
-        row["trainable params"] = _count(part["cost.trainable_parameters"].max())
-        row["train samples seen"] = _count(part["cost.train_samples"].max())
-        row["fit s"] = _seconds(part["cost.fit_seconds"].sum(min_count=1))
-        row["inference s"] = _seconds(part["cost.score_seconds"].sum(min_count=1))
-        row["tokens"] = _count(part["cost.tokens"].sum(min_count=1))
+        row[COSTS["cost.trainable_parameters"]] = _count(part["cost.trainable_parameters"].max())
+        row[COSTS["cost.train_samples"]] = _count(part["cost.train_samples"].max())
+        row[COSTS["cost.fit_seconds"]] = _seconds(part["cost.fit_seconds"].sum(min_count=1))
+        row[COSTS["cost.score_seconds"]] = _seconds(part["cost.score_seconds"].sum(min_count=1))
+        row[COSTS["cost.tokens"]] = _count(part["cost.tokens"].sum(min_count=1))
         rows.append(row)
     seeds = ", ".join(map(str, sorted(set(summary["seeds"].astype(int)))))
     note = ("Mean ± sample std over seeds (one seed unless marked `(Ns)`); costs are means over seeds, "
             f"summed over the row's tasks. Seeds per row: {seeds}.")
+    redrawn = [config.tasks[f] for f in families if summary.loc[summary["family"] == f, "redraws"].any()]
+    if redrawn:
+        note += (f" On {', '.join(redrawn)}: {REDRAW_NOTE}, since the candidate sets are drawn anew for each seed "
+                 "(a deterministic model shows a spread too).")
     if (summary["budget"] == 0).any():
         note += (" A `-n0` row is the untuned LLM with the same Yes/No prompt (zero-shot, the origin of the "
                  "few-shot curve); it never represents its paradigm in the paired tests.")
@@ -171,7 +171,7 @@ def _partial_note(summary: pd.DataFrame, config: StudyConfig, family: str) -> st
     limit = config.limit_users.get(family)
     if limit is None or not summary.loc[summary["family"] == family, "partial"].any():
         return ""
-    return f" (first {limit} {'rows' if family == 'ctr' else 'users'})"
+    return f" (first {limit} {task_family(family).unit})"
 
 
 def _main_name(summary: pd.DataFrame, family: str) -> str:
@@ -184,7 +184,7 @@ def task_table(summary: pd.DataFrame, family: str) -> Table:
     order = {e: i for i, e in enumerate(_entry_order(summary))}
     part = part.assign(_o=part["entry"].map(order)).sort_values("_o")
     rows = []
-    best = part["main"].max()
+    best = part["main"].max() if _higher(part) else part["main"].min()
     for _, r in part.iterrows():
         rows.append({"paradigm": r["paradigm"], "model": r["entry"],
                      r["main_score"]: f"{r['main']:.4f} ± {r['std']:.4f}" + (" **best**" if r["main"] == best else ""),
@@ -193,7 +193,14 @@ def task_table(summary: pd.DataFrame, family: str) -> Table:
                                 else _fmt(r[c], 0)) for c, label in COSTS.items()}})
     task = part["task"].iloc[0] if len(part) else family
     partial = " (partial runs: the first test users or rows only)" if part["partial"].any() else ""
-    return Table(f"{task}{partial}", pd.DataFrame(rows))
+    redraws = f"; {REDRAW_NOTE}" if part["redraws"].any() else ""
+    return Table(f"{task}{partial}{redraws}", pd.DataFrame(rows))
+
+
+def _higher(part: pd.DataFrame) -> bool:
+    """Whether the rows' main score is better higher (the metric registry's direction)."""
+    names = part["main_score"].dropna()
+    return higher_is_better(names.iloc[0]) if len(names) else True
 
 
 def best_per_paradigm(summary: pd.DataFrame, family: str) -> pd.DataFrame:
@@ -202,27 +209,35 @@ def best_per_paradigm(summary: pd.DataFrame, family: str) -> pd.DataFrame:
     part = summary[(summary["family"] == family) & ~(summary["budget"].fillna(-1) == 0)]
     if part.empty:
         return part
-    best = part.sort_values("main", ascending=False, kind="stable").drop_duplicates("paradigm")
+    best = part.sort_values("main", ascending=not _higher(part), kind="stable").drop_duplicates("paradigm")
     return best.reset_index(drop=True)
 
 
 def significance(summary: pd.DataFrame, runs: pd.DataFrame, family: str, tracking_uri: str | None) -> Table:
-    """Paired tests between the paradigms' best rows on a task (per-user values
-    averaged over seeds), Holm-corrected over the task's pairs."""
+    """The suite's paired test (benchmark.eval.significance) between the paradigms'
+    best rows on a task, over the seeds each pair shares, Holm-corrected over the
+    task's pairs."""
+    from benchmark.tracking.results import read_per_user
+
     best = best_per_paradigm(summary, family)
-    values: dict[str, pd.Series] = {}
-    for _, r in best.iterrows():
-        chosen = runs[(runs["family"] == family) & (runs["entry"] == r["entry"])]
-        per_seed = [per_user_values(run_id, family, r["main_score"], tracking_uri) for run_id in chosen["run_id"]]
-        values[f"{r['entry']} ({r['paradigm']})"] = pd.concat(per_seed, axis=1).mean(axis=1) if per_seed else pd.Series(dtype=float)
-    table = pairwise(values)
-    unit = "per-user AUC (users with both labels)" if family == "ctr" else f"per-user {_main_name(summary, family)}"
-    frame = pd.DataFrame([{"A": r["a"], "B": r["b"], "users": int(r["users"]),
-                           "mean(A − B)": f"{r['mean_diff']:+.4f}", "p": _p(r["p"]), "p (Holm)": _p(r["p_holm"]),
+    names = {r["entry"]: f"{r['entry']} ({r['paradigm']})" for _, r in best.iterrows()}
+    chosen = runs[(runs["family"] == family) & runs["entry"].isin(list(names))]
+    main = _main_name(summary, family)
+    per_user = read_per_user(chosen, tracking_uri)
+    column = per_user_column(main, per_user.columns)
+    table = pd.DataFrame(columns=["a", "b", "n_users", "test_seeds", "diff", "p_value", "p_holm", "significant"])
+    if column is not None:
+        members = pd.DataFrame({"run_id": chosen["run_id"], "key": chosen["entry"].map(names),
+                                "seed": chosen["seed"], "draw": chosen["draw"]})
+        table = pairwise(seed_matrix(per_user, members, column), list(names.values()))
+    frame = pd.DataFrame([{"A": r["a"], "B": r["b"], "users": int(r["n_users"]), "seeds": int(r["test_seeds"]),
+                           "mean(A − B)": f"{r['diff']:+.4f}", "p": _p(r["p_value"]), "p (Holm)": _p(r["p_holm"]),
                            "significant at 0.05": "yes" if r["significant"] else "no"}
                           for _, r in table.iterrows()])
     task = summary.loc[summary["family"] == family, "task"].iloc[0]
-    return Table(f"{task}: paradigm pairs", frame, f"Unit: {unit}, averaged over seeds per user. {TEST_NAME}.")
+    note = (f"Unit: {per_user_statistic(main)}; per user, the difference averaged over the seeds both rows share "
+            f"(users without a value, such as single-class users for AUC, drop out). {TEST_NAME}.")
+    return Table(f"{task}: paradigm pairs", frame, note)
 
 
 def _p(value: float) -> str:
@@ -250,7 +265,7 @@ def figures(summary: pd.DataFrame, config: StudyConfig) -> dict[str, Any]:
         names = [e for e in order if e in part.index]
         fig.add_trace(go.Bar(y=names, x=part.loc[names, "main"], orientation="h",
                              error_x={"type": "data", "array": part.loc[names, "std"]},
-                             marker_color=[COLORS.get(p, "#333") for p in part.loc[names, "paradigm"]],
+                             marker_color=[color(p) for p in part.loc[names, "paradigm"]],
                              showlegend=False, hovertext=part.loc[names, "paradigm"]), row=1, col=col)
         fig.update_xaxes(title_text=_main_name(summary, family), row=1, col=col)
         fig.update_yaxes(autorange="reversed", row=1, col=col)
@@ -270,10 +285,10 @@ def figures(summary: pd.DataFrame, config: StudyConfig) -> dict[str, Any]:
                                          error_y={"type": "data", "array": line["std"]}, mode="lines+markers",
                                          name=f"{base} ({line['paradigm'].iloc[0]})", legendgroup=base,
                                          showlegend=col == 1,
-                                         line={"color": COLORS.get(line["paradigm"].iloc[0], "#333")}),
+                                         line={"color": color(line["paradigm"].iloc[0])}),
                               row=1, col=col)
             for _, ref in best_per_paradigm(part[part["budget"].isna()], family).iterrows():
-                fig.add_hline(y=ref["main"], line_dash="dot", line_color=COLORS.get(ref["paradigm"], "#333"),
+                fig.add_hline(y=ref["main"], line_dash="dot", line_color=color(ref["paradigm"]),
                               annotation_text=ref["entry"], annotation_position="top left", row=1, col=col)
             fig.update_xaxes(title_text="training samples (budget)", type="category", row=1, col=col)
             fig.update_yaxes(title_text=_main_name(summary, family), row=1, col=col)
@@ -294,7 +309,7 @@ def figures(summary: pd.DataFrame, config: StudyConfig) -> dict[str, Any]:
                 x = group[column].fillna(0).clip(lower=1e-2 if row == 1 else 1)
                 fig.add_trace(go.Scatter(x=x, y=group["main"], mode="markers+text", text=group["entry"],
                                          textposition="top center", textfont={"size": 9},
-                                         marker={"color": COLORS.get(paradigm, "#333"), "size": 9},
+                                         marker={"color": color(paradigm), "size": 9},
                                          name=paradigm, legendgroup=paradigm,
                                          showlegend=paradigm not in seen_paradigms),
                               row=row, col=col)
@@ -420,7 +435,7 @@ def build_report(cells: pd.DataFrame, config: StudyConfig, tracking_uri: str | N
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    runs, failures = read_runs(cells, tracking_uri)
+    runs, failures = read_runs(cells, config, tracking_uri)
     summary = summarize(runs)
     families = [f for f in config.tasks if not summary.empty and f in set(summary["family"])]
     tables = [main_table(summary, config)] if families else []
@@ -430,7 +445,8 @@ def build_report(cells: pd.DataFrame, config: StudyConfig, tracking_uri: str | N
     figs = figures(summary, config) if families else {}
     renderers = {name: write_png(fig, out / f"{name}.png") for name, fig in figs.items()}
     if not runs.empty:
-        runs.sort_values(["family", "entry", "seed"]).to_csv(out / "runs.csv", index=False)
+        runs.drop(columns=_READER_COLUMNS).sort_values(["family", "entry", "seed"]).to_csv(out / "runs.csv",
+                                                                                          index=False)
     (out / "config.json").write_text(json.dumps(config.describe(), indent=2, default=str))
 
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -463,8 +479,9 @@ def build_report(cells: pd.DataFrame, config: StudyConfig, tracking_uri: str | N
     if "cost" in figs:
         md += ["## Accuracy against cost\n", "![accuracy against cost](cost.png)\n"]
     md += ["## Paired significance between paradigms\n",
-           f"Each paradigm is represented by its best row on the task. {TEST_NAME}; per-user values are "
-           "averaged over the row's seeds first, and only users present in both rows count.\n"]
+           f"Each paradigm is represented by its best row on the task. {TEST_NAME}: per user, the difference "
+           "is averaged over the seeds both rows share (seed by seed, on the same candidate sets), and only users "
+           "present in both rows count.\n"]
     for family in families:
         md += [f"### {sig[family].title}\n", markdown_table(sig[family].frame), sig[family].note, ""]
     if len(failures):

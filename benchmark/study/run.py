@@ -29,6 +29,8 @@ def installed() -> set[str]:
 
 # Rows that train for minutes; the other non-LLM rows take seconds.
 TRAINED_FROM_DATA = ("sasrec", "text-sasrec")
+# LLM rows run their cheaper task first: 1,000 CTR rows, then 200 users x 20 candidates.
+LLM_TASK_ORDER = ("ctr", "zeroshot")
 
 
 def cells_in_order(config: StudyConfig) -> list[tuple[Entry, str]]:
@@ -41,8 +43,8 @@ def cells_in_order(config: StudyConfig) -> list[tuple[Entry, str]]:
     def cost(cell: tuple[Entry, str]) -> tuple:
         entry, family = cell
         if entry.model_kind == "llm":
-            return (2, entry.budget or 0, family != "ctr", position[id(entry)])
-        return (int(entry.submission in TRAINED_FROM_DATA), 0, False, position[id(entry)])
+            return (2, entry.budget or 0, LLM_TASK_ORDER.index(family), position[id(entry)])
+        return (int(entry.submission in TRAINED_FROM_DATA), 0, 0, position[id(entry)])
 
     return sorted(cells, key=cost)
 

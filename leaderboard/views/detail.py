@@ -6,6 +6,8 @@ import pandas as pd
 import streamlit as st
 
 from benchmark.environment import short_device
+from benchmark.eval.registry import per_user_column
+from benchmark.paradigms import COSTS
 from leaderboard import charts, tables, ui
 
 PROVENANCE = ("harness_version", "harness_git_sha", "dataset_fingerprint", "split_fingerprint", "task_digest",
@@ -52,7 +54,7 @@ columns = {"seed": mine["seed"].astype("Int64"), "version": mine["version"], "st
            "run_id": mine["run_id"], "reason": mine["failure_reason"].fillna("")}
 if main and f"metric:{main}" in mine:
     columns[main] = mine[f"metric:{main}"]
-for name, label in tables.COSTS.items():
+for name, label in COSTS.items():
     if f"metric:{name}" in mine and mine[f"metric:{name}"].notna().any():
         columns[label] = mine[f"metric:{name}"]
 if tables.ACCELERATOR in mine:
@@ -86,7 +88,8 @@ else:
     per_user = per_user.merge(mine[["run_id", "seed"]], on="run_id")
     candidates = [c for c in per_user.columns if c not in ("run_id", "user", "seed") and per_user[c].notna().any()
                   and pd.api.types.is_float_dtype(per_user[c])]
-    preferred = [c for c in candidates if c in (main, "auc")] + [c for c in candidates if c not in (main, "auc")]
+    tested = per_user_column(main, candidates) if main else None  # the paired test's column first
+    preferred = [c for c in candidates if c == tested] + [c for c in candidates if c != tested]
     metric = st.selectbox("metric", preferred, key="per_user_metric")
     values = per_user[metric].dropna()
     cols = st.columns(4)

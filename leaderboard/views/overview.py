@@ -2,6 +2,7 @@
 and at what cost."""
 import streamlit as st
 
+from benchmark.families import family_order
 from leaderboard import tables, ui
 
 st.title("llm4rec-bench leaderboard")
@@ -33,7 +34,7 @@ st.markdown("\n".join(lines))
 
 overview = ui.overview()
 tasks = tables.task_list(runs)
-for family in sorted(set(tasks["family"]) | set(overview), key=tables.family_order):
+for family in sorted(set(tasks["family"]) | set(overview), key=family_order):
     st.subheader(family)
     if family in overview:
         table = overview[family]
@@ -42,6 +43,9 @@ for family in sorted(set(tasks["family"]) | set(overview), key=tables.family_ord
             "trainable params": st.column_config.NumberColumn("trainable params", format="compact")}
         st.dataframe(ui.styled(table), hide_index=True, width="stretch", height=ui.table_height(table),
                      column_config=config)
+        for experiment in tasks.loc[tasks["family"] == family, "experiment"]:
+            if experiment in boards and tables.std_note(boards[experiment]):
+                st.caption(f"{ui.esc(experiment)}: {ui.esc(tables.std_note(boards[experiment]))}.")
     for task in tasks[(tasks["family"] == family) & ~tasks["experiment"].isin(boards)].itertuples():
         counts = ", ".join(f"{getattr(task, f'n_{s}')} {s}" for s in ("partial", "failed", "running", "killed")
                            if getattr(task, f"n_{s}"))

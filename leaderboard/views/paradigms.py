@@ -1,8 +1,9 @@
 """Paradigms: scores by paradigm per task, against cost, against training budget."""
 import streamlit as st
 
+from benchmark.paradigms import COSTS, CONDITIONS, PARADIGM_ORDER
+from benchmark.tracking.results import counted_runs
 from leaderboard import charts, tables, ui
-from leaderboard.snapshot import ranked_runs
 
 st.title("Paradigms")
 st.caption("Train-from-scratch ID models, pre-train + fine-tune, prompt and instruction tuning, "
@@ -16,7 +17,7 @@ summary = tables.paradigm_summary(boards)
 pivot = summary.assign(cell=[f"{tables.mean_std(m, s)} ({b})" for m, s, b in
                              zip(summary["score"], summary["score_std"], summary["best"])]).pivot(
     index="task", columns="paradigm", values="cell").reindex(list(boards)).fillna("—")  # family order
-pivot = pivot[[p for p in tables.PARADIGMS if p in pivot.columns] + [p for p in pivot.columns if p not in tables.PARADIGMS]]
+pivot = pivot[[p for p in PARADIGM_ORDER if p in pivot.columns] + [p for p in pivot.columns if p not in PARADIGM_ORDER]]
 st.subheader("Best score per paradigm")
 st.dataframe(pivot.reset_index(), hide_index=True, width="stretch")
 
@@ -25,8 +26,8 @@ board = boards[experiment]
 st.plotly_chart(charts.paradigm_scores(board), width="stretch")
 
 st.subheader("Score against cost")
-costs = {label: name for name, label in tables.COSTS.items()
-         if name in board and board[name].notna().any() and name not in tables.CONDITIONS}
+costs = {label: name for name, label in COSTS.items()
+         if name in board and board[name].notna().any() and name not in CONDITIONS}
 costs |= {"model size": "model_size"} if board["model_size"].notna().any() else {}
 if costs:
     label = st.selectbox("cost", list(costs), key="cost")
@@ -35,7 +36,7 @@ else:
     st.info("No cost metrics logged for this task.")
 
 st.subheader("Score against training budget")
-budget = tables.budget_runs(ranked_runs(snapshot.runs), boards)
+budget = tables.budget_runs(counted_runs(snapshot.runs), boards)
 budget = budget[budget["task"] == experiment]
 if budget.empty:
     st.info("No runs of this task log a training budget (`hp.train_samples`); the paradigm study's runs do.")

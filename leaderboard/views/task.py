@@ -3,6 +3,9 @@ import json
 
 import streamlit as st
 
+from benchmark.eval.registry import higher_is_better
+from benchmark.families import family_order
+from benchmark.paradigms import PARADIGM_ORDER
 from leaderboard import charts, tables, ui
 
 st.title("Task")
@@ -15,9 +18,9 @@ tasks = tables.task_list(snapshot.runs)
 tasks = tasks[tasks["experiment"].isin(boards)]
 with st.sidebar:
     st.header("Filters")
-    families = st.multiselect("family", sorted(tasks["family"].unique(), key=tables.family_order), key="family")
+    families = st.multiselect("family", sorted(tasks["family"].unique(), key=family_order), key="family")
     datasets = st.multiselect("dataset", sorted(tasks["dataset"].astype(str).unique()), key="dataset")
-    paradigms = st.multiselect("paradigm", list(dict.fromkeys([*tables.PARADIGMS, *sorted(
+    paradigms = st.multiselect("paradigm", list(dict.fromkeys([*PARADIGM_ORDER, *sorted(
         {p for b in boards.values() for p in b["paradigm"]})])), key="paradigm")
     sizes = st.multiselect("model size (parameters)", list(tables.SIZE_BUCKETS), key="size")
 
@@ -33,7 +36,7 @@ info = shown.set_index("experiment").loc[experiment]
 spec = snapshot.tasks.set_index("experiment")["spec"].get(experiment)
 st.subheader(experiment)
 st.caption(f"family {ui.esc(info['family'])} · dataset {ui.esc(info['dataset'])} · main score "
-           f"{ui.esc(info['main_score'])} ({'higher' if tables.higher_is_better(info['main_score']) else 'lower'} is better)")
+           f"{ui.esc(info['main_score'])} ({'higher' if higher_is_better(info['main_score']) else 'lower'} is better)")
 if spec:
     description = json.loads(spec).get("description")
     if description:
@@ -46,7 +49,8 @@ if filtered.empty:
 metrics = tables.task_metrics(board)
 table = tables.task_table(filtered, metrics)
 st.dataframe(ui.styled(table), hide_index=True, width="stretch", column_config=ui.number_columns(table))
-st.caption(tables.SIGNIFICANCE_NOTE + ". Click a column header to sort.")
+st.caption(" ".join(f"{note}." for note in (tables.std_note(board), tables.SIGNIFICANCE_NOTE) if note)
+           + " Click a column header to sort.")
 st.download_button("Download CSV", table.to_csv(index=False).encode(), file_name=experiment.replace("/", "_") + ".csv",
                    mime="text/csv")
 
