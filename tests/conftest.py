@@ -71,5 +71,26 @@ def make_submission(tmp_path):
     return make
 
 
+# The first MovieLens titles (as text only), for text and LLM model tests.
+MOVIE_TITLES = ["Toy Story", "GoldenEye", "Four Rooms", "Get Shorty", "Copycat", "Twelve Monkeys",
+          "Usual Suspects, The", "Babe", "Dead Man Walking", "Richard III", "Seven (Se7en)",
+          "Mighty Aphrodite", "Postino, Il", "French Twist (Gazon maudit)", "From Dusk Till Dawn",
+          "Braveheart", "Taxi Driver", "Rumble in the Bronx", "Apollo 13", "Star Wars"]
+MOVIE_YEARS = [1995, 1995, 1995, 1995, 1995, 1995, 1995, 1995, 1995, 1995, 1995, 1994, 1994, 1995,
+         1996, 1995, 1976, 1995, 1995, 1977]
+
+
+def movie_catalog():
+    """A 20-item catalogue with titles and release years."""
+    import pandas as pd
+
+    from benchmark.api import Catalog
+
+    items = pd.DataFrame({"item_id": range(len(MOVIE_TITLES)),
+                          "original_id": [str(i + 1) for i in range(len(MOVIE_TITLES))],
+                          "title": MOVIE_TITLES, "release_year": MOVIE_YEARS})
+    return Catalog(len(MOVIE_TITLES), items)
+
+
 def shipped(name: str) -> Path:
     return REPO / "submissions" / name

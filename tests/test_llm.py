@@ -28,22 +28,14 @@ from benchmark.kits.llm import (
 )
 from benchmark.kits.llm.listwise import generate
 from benchmark.recommendations import RecommendationScorer, parse_ranking
-from conftest import shipped
+from conftest import MOVIE_TITLES as TITLES, movie_catalog, shipped
 
-TITLES = ["Toy Story", "GoldenEye", "Four Rooms", "Get Shorty", "Copycat", "Twelve Monkeys",
-          "Usual Suspects, The", "Babe", "Dead Man Walking", "Richard III", "Seven (Se7en)",
-          "Mighty Aphrodite", "Postino, Il", "French Twist (Gazon maudit)", "From Dusk Till Dawn",
-          "Braveheart", "Taxi Driver", "Rumble in the Bronx", "Apollo 13", "Star Wars"]
-YEARS = [1995, 1995, 1995, 1995, 1995, 1995, 1995, 1995, 1995, 1995, 1995, 1994, 1994, 1995,
-         1996, 1995, 1976, 1995, 1995, 1977]
 CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
                  "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 
 
 def catalog() -> Catalog:
-    items = pd.DataFrame({"item_id": range(len(TITLES)), "original_id": [str(i + 1) for i in range(len(TITLES))],
-                          "title": TITLES, "release_year": YEARS})
-    return Catalog(len(TITLES), items)
+    return movie_catalog()
 
 
 TEXTS = catalog().item_texts()

@@ -4,11 +4,10 @@ neither skip the contract check nor report its own hallucination rate."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from benchmark.api import Catalog, Recommender, ScoreRequest
+from benchmark.api import Recommender, ScoreRequest
 from benchmark.eval.trust import validity_rates
 from benchmark.recommendations import (
     RecommendationReader,
@@ -19,16 +18,10 @@ from benchmark.recommendations import (
     ranking_scores,
 )
 from benchmark.scoring import ContractViolation
+from conftest import MOVIE_TITLES, movie_catalog
 
-TITLES = ["Toy Story", "GoldenEye", "Four Rooms", "Get Shorty", "Copycat", "Twelve Monkeys",
-          "Usual Suspects, The", "Babe", "Dead Man Walking", "Richard III", "Seven (Se7en)",
-          "Mighty Aphrodite", "Postino, Il", "French Twist (Gazon maudit)", "From Dusk Till Dawn",
-          "Braveheart", "Taxi Driver", "Rumble in the Bronx", "Apollo 13", "Star Wars"]
-YEARS = [1995, 1995, 1995, 1995, 1995, 1995, 1995, 1995, 1995, 1995, 1995, 1994, 1994, 1995,
-         1996, 1995, 1976, 1995, 1995, 1977]
-CATALOG = Catalog(len(TITLES), pd.DataFrame({"item_id": range(len(TITLES)),
-                                             "original_id": [str(i + 1) for i in range(len(TITLES))],
-                                             "title": TITLES, "release_year": YEARS}))
+TITLES = MOVIE_TITLES
+CATALOG = movie_catalog()
 TEXTS = CATALOG.item_texts()
 # Toy Story, Usual Suspects, Il Postino, Seven, Twelve Monkeys
 CANDIDATE_IDS = [0, 6, 12, 10, 5]
