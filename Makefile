@@ -9,7 +9,7 @@ TASK   ?= sequential/ml-100k
 BASELINES ?= random pop sasrec
 PORT   ?= 8501
 
-.PHONY: all setup test-setup run results test perf clean leaderboard
+.PHONY: all setup sandbox test-setup run results test perf clean leaderboard
 
 all: run
 
@@ -20,8 +20,12 @@ $(BIN)/llm4rec: pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test]"
 	touch $@
 
-## setup: the virtualenv with the harness, and the offline assets (ml-100k)
-setup: $(BIN)/llm4rec
+## sandbox: bubblewrap, which runs every submission in its sandbox (Debian/Ubuntu; as root)
+sandbox:
+	command -v bwrap >/dev/null || (apt-get update -qq && apt-get install -y -qq bubblewrap)
+
+## setup: the virtualenv with the harness, bubblewrap, and the offline assets (ml-100k)
+setup: $(BIN)/llm4rec sandbox
 	$(BIN)/llm4rec assets fetch
 
 ## run: the standard evaluation of the shipped baselines, logged to ./mlflow.db, then the
@@ -50,6 +54,7 @@ perf: setup
 	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[perf]"
 	$(BIN)/python perf/evaluator.py
 	$(BIN)/python perf/leaderboard.py
+	$(BIN)/python perf/sandbox.py
 
 clean:
 	rm -rf $(VENV) mlflow.db mlartifacts

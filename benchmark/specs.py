@@ -38,9 +38,11 @@ def describe_validation_error(source: Path | str, error: ValidationError) -> str
 
 def read_yaml_mapping(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
         raise SpecError(f"{path}: not valid YAML: {error}") from None
+    except (OSError, UnicodeDecodeError) as error:  # a folder, no permission, not text
+        raise SpecError(f"{path}: cannot be read: {error}") from None
     if not isinstance(data, dict):
         raise SpecError(f"{path}: expected a mapping of fields at the top level")
     return data

@@ -33,6 +33,8 @@ def validate_submission(ref: str) -> list[Check]:
         checks.append(Check("entrypoint", True, f"{card.entrypoint} -> {cls.__name__}"))
     except SpecError as error:
         return checks + [Check("card and entrypoint", False, str(error))]
+    except SyntaxError as error:  # the submission's code, not the harness: name its file and line
+        return checks + [Check("entrypoint", False, _syntax_error(error))]
     families = [f for f in FAMILIES.values() if f.serves(cls)]
     if not families:
         return checks + [Check("capabilities", False, "implements none of score(), recommend(), predict() "
@@ -41,6 +43,12 @@ def validate_submission(ref: str) -> list[Check]:
         capability = next(c for c in task_family.capabilities if cls.implements(c))
         checks += _contract_checks(submission, load_task_file(TASKS_DIR / task_family.contract_task), capability)
     return checks
+
+
+def _syntax_error(error: SyntaxError) -> str:
+    """`file line N: SyntaxError: message in `the line``."""
+    code = (error.text or "").strip()
+    return f"{error.filename} line {error.lineno}: SyntaxError: {error.msg}" + (f" in `{code}`" if code else "")
 
 
 def _contract_checks(submission: Submission, task: TaskSpec, capability: str) -> list[Check]:

@@ -1,10 +1,15 @@
 """Static exports of the leaderboard for publishing: a self-contained HTML page (tables
 and Plotly charts with plotly.js inlined: no server, no network), Markdown tables and
-a CSV. Every text from the store is escaped for its format."""
+a CSV. Every text from the store is escaped for its format.
+
+Each row carries its provenance (leaderboard.tables.row_provenance) as a badge; the
+badges' labels, colours and meanings live here, with no Streamlit, so the app shares
+them."""
 from __future__ import annotations
 
 import html
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
@@ -13,13 +18,57 @@ import pandas as pd
 
 from benchmark import paradigms
 from benchmark.families import family_order
+from benchmark.spreadsheet import spreadsheet_csv
 from leaderboard import tables
 from leaderboard.snapshot import Snapshot
 
+
+# ---------------------------------------------------------------- provenance badges
+
+
+@dataclass(frozen=True)
+class ProvenanceBadge:
+    label: str
+    color: str  # hex, for the HTML export and the app's table cells
+    markdown_color: str  # a Streamlit Markdown badge colour (`:green-badge[…]`)
+    meaning: str  # plain text: shown in every format
+
+
+# Strongest first (tables.PROVENANCES is weakest first). Each colour is the badge's own
+# (no text colour of the app's tables): the browser test finds painted badges by it.
+PROVENANCE_BADGES = {
+    "verified": ProvenanceBadge("✓ verified", "#1a7f37", "green",
+                                "re-run by the maintainer from the submitter's bundle (llm4rec verify) "
+                                "and found equal"),
+    "sandboxed": ProvenanceBadge("sandboxed", "#0969da", "blue",
+                                 "run by this store's own harness in the sandbox (the maintainer's own runs)"),
+    "unsandboxed": ProvenanceBadge("unsandboxed", "#bc4c00", "orange",
+                                   "run with --no-sandbox, or recorded before runs carried the sandbox tag"),
+    "self-reported": ProvenanceBadge("self-reported", "#57606a", "gray",
+                                     "imported from a submitter's bundle without a re-run (llm4rec store import)"),
+}
+# What "verified only" keeps: numbers the maintainer's own sandboxed harness produced.
+MAINTAINER_PROVENANCES = ("verified", "sandboxed")
+_UNKNOWN_BADGE = ProvenanceBadge("?", "#6e7781", "gray", "unknown provenance")
+
+
+def provenance_badge(provenance: object) -> ProvenanceBadge:
+    return PROVENANCE_BADGES.get(str(provenance), _UNKNOWN_BADGE)
+
+
+def provenance_labels(provenance: pd.Series) -> pd.Series:
+    """"verified" -> "✓ verified": the badge text the app and the Markdown show."""
+    return provenance.map(lambda value: provenance_badge(value).label)
+
+
+def is_maintainer_run(provenance: pd.Series) -> pd.Series:
+    return provenance.isin(MAINTAINER_PROVENANCES)
+
+
 FORMATS = ("html", "md", "csv")
 FILES = {"html": "leaderboard.html", "md": "leaderboard.md", "csv": "leaderboard.csv"}
-DISPLAY = ["rank", "submission", "version", "paradigm", "score (mean ± std)", "seeds", "Δ leader", "vs leader",
-           "fit s", "inference s", "ran on", "trainable params"]
+DISPLAY = ["rank", "submission", "provenance", "version", "paradigm", "score (mean ± std)", "seeds", "Δ leader",
+           "vs leader", "fit s", "inference s", "ran on", "trainable params"]
 
 
 def export(snapshot: Snapshot, out: str | Path, formats: Iterable[str] = FORMATS) -> list[Path]:
@@ -28,7 +77,7 @@ def export(snapshot: Snapshot, out: str | Path, formats: Iterable[str] = FORMATS
     out.mkdir(parents=True, exist_ok=True)
     boards = tables.all_leaderboards(snapshot)
     writers = {"html": lambda: to_html(snapshot, boards), "md": lambda: to_markdown(snapshot, boards),
-               "csv": lambda: to_csv(boards).to_csv(index=False)}
+               "csv": lambda: spreadsheet_csv(to_csv(boards))}
     written = []
     for fmt in dict.fromkeys(formats):
         if fmt not in writers:
@@ -43,15 +92,16 @@ def export(snapshot: Snapshot, out: str | Path, formats: Iterable[str] = FORMATS
 
 
 def to_csv(boards: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Every task's rows, every metric's mean and std, the test against the leader."""
+    """Every task's rows, every metric's mean and std, the test against the leader and
+    the provenance (its plain name: verified, sandboxed, unsandboxed, self-reported)."""
     if not boards:
         return pd.DataFrame(columns=["task", "rank", "submission", "version"])
     frames = [board.drop(columns=["run_ids", "config", "experiment"]).assign(task=experiment)
               for experiment, board in boards.items()]
     frame = pd.concat(frames, ignore_index=True)
     first = ["task", "family", "dataset", "main_score", "rank", "submission", "version", "variant", "paradigm",
-             "reference", "seeds", "score", "score_std", "std_includes_candidate_redraws", "delta", "tested",
-             "test_seeds", "p_value", "p_holm", "significant", "verdict", "model_size"]
+             "reference", "provenance", "seeds", "score", "score_std", "std_includes_candidate_redraws", "delta",
+             "tested", "test_seeds", "p_value", "p_holm", "significant", "verdict", "model_size"]
     first = [c for c in first if c in frame]
     return frame[first + sorted(c for c in frame.columns if c not in first)]
 
@@ -77,7 +127,8 @@ def to_markdown(snapshot: Snapshot, boards: dict[str, pd.DataFrame]) -> str:
     parts = ["# llm4rec-bench leaderboard", "",
              f"Snapshot of {meta.get('n_runs', 0):,} runs ({meta.get('n_ranked_runs', 0):,} ranked), "
              f"built {tables.escape_markdown(meta.get('built_at', '?'), inline=True)}. Mean ± std over seeds; "
-             f"{tables.escape_markdown(tables.SIGNIFICANCE_NOTE, inline=True)}.", ""]
+             f"{tables.escape_markdown(tables.SIGNIFICANCE_NOTE, inline=True)}.", "",
+             _markdown_legend(), ""]
     for family, experiments in _by_family(boards).items():
         parts += [f"## {tables.escape_markdown(family, inline=True)}", ""]
         for experiment in experiments:
@@ -92,6 +143,12 @@ def to_markdown(snapshot: Snapshot, boards: dict[str, pd.DataFrame]) -> str:
     return "\n".join(parts) + "\n"
 
 
+def _markdown_legend() -> str:
+    escape = lambda text: tables.escape_markdown(text, inline=True)  # noqa: E731
+    meanings = "; ".join(f"**{escape(badge.label)}**: {escape(badge.meaning)}" for badge in PROVENANCE_BADGES.values())
+    return f"Provenance of each row (the weakest of its runs'): {meanings}."
+
+
 def _by_family(boards: dict[str, pd.DataFrame]) -> dict[str, list[str]]:
     families: dict[str, list[str]] = {}
     for experiment, board in boards.items():
@@ -102,6 +159,7 @@ def _by_family(boards: dict[str, pd.DataFrame]) -> dict[str, list[str]]:
 def _display(board: pd.DataFrame) -> pd.DataFrame:
     table = tables.overview_table(board).drop(columns=["task"])
     table["paradigm"] = board["paradigm"]  # the badge emoji is for the app
+    table["provenance"] = provenance_labels(board["provenance"])
     for column in ("fit s", "inference s"):
         if column in table:
             table[column] = [f"{v:.3g}" if np.isfinite(v) else "—" for v in table[column].astype(float)]
@@ -125,6 +183,8 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.reference td{color:#59636e;font-style:italic;background:#fbfbfb}
 tr.leader td{font-weight:600}
 .badge{display:inline-block;padding:.05rem .5rem;border-radius:1rem;color:#fff;font-size:.8rem}
+dl.legend{display:grid;grid-template-columns:max-content auto;gap:.25rem .8rem;font-size:.9rem;color:#59636e}
+dl.legend dd{margin:0}
 .sig{color:#1a7f37}.ns{color:#9a6700}
 nav a{margin-right:1rem}.scroll{overflow-x:auto}
 """
@@ -157,6 +217,18 @@ def _badge(paradigm: str) -> str:
     return f'<span class="badge" style="background:{color}">{_esc(paradigm)}</span>'
 
 
+def _provenance_badge(provenance: object) -> str:
+    badge = provenance_badge(provenance)
+    return (f'<span class="badge provenance provenance-{_esc(provenance)}" style="background:{badge.color}" '
+            f'title="{_esc(badge.meaning)}">{_esc(badge.label)}</span>')
+
+
+def _provenance_legend() -> str:
+    items = "".join(f"<dt>{_provenance_badge(name)}</dt><dd>{_esc(badge.meaning)}</dd>"
+                    for name, badge in PROVENANCE_BADGES.items())
+    return f'<p class="note">Provenance of each row (the weakest of its runs\'):</p><dl class="legend">{items}</dl>'
+
+
 def _sort_key(value: object) -> str:
     if isinstance(value, (int, float, np.integer, np.floating)) and np.isfinite(value):
         return repr(float(value))
@@ -169,7 +241,8 @@ def html_table(board: pd.DataFrame) -> str:
     numbers = {"rank": board["rank"], "score (mean ± std)": board["score"], "Δ leader": board["delta"],
                "seeds": board["seeds"], "fit s": board.get("cost.fit_seconds"),
                "inference s": board.get("cost.score_seconds"), "trainable params": board.get("cost.trainable_parameters"),
-               "vs leader": board["p_holm"]}
+               "vs leader": board["p_holm"], "provenance": _provenance_strength(board["provenance"])}
+    text_columns = ("vs leader", "provenance")  # sorted by a number, shown as text
     head = "".join(f"<th>{_esc(c)}</th>" for c in display.columns)
     rows = []
     for i, row in display.iterrows():
@@ -178,15 +251,30 @@ def html_table(board: pd.DataFrame) -> str:
         for column, value in row.items():
             key = numbers.get(column)
             sort = _sort_key(key.iloc[i] if key is not None else value)
-            text = _badge(value) if column == "paradigm" else _esc(value)
+            text = _cell_html(column, value, board.at[i, "provenance"])
             significant = board.loc[i, "significant"]
             if column == "vs leader" and not pd.isna(significant):
                 text = f'<span class="{"sig" if significant else "ns"}">{text}</span>'
-            css = ' class="num"' if key is not None and column != "vs leader" else ""
+            css = ' class="num"' if key is not None and column not in text_columns else ""
             cells.append(f'<td{css} data-sort="{sort}">{text}</td>')
         rows.append(f'<tr class="{classes}">' + "".join(cells) + "</tr>")
     return (f'<div class="scroll"><table class="sortable"><thead><tr>{head}</tr></thead><tbody>' + "".join(rows)
             + "</tbody></table></div>")
+
+
+def _cell_html(column: str, value: object, provenance: str) -> str:
+    """A cell's HTML: badges for the paradigm and the provenance (styled by its plain
+    name, not the label shown), escaped text otherwise."""
+    if column == "paradigm":
+        return _badge(value)
+    if column == "provenance":
+        return _provenance_badge(provenance)
+    return _esc(value)
+
+
+def _provenance_strength(provenance: pd.Series) -> pd.Series:
+    """Sorts the provenance column weakest to strongest (tables.PROVENANCES' order)."""
+    return provenance.map(lambda value: tables.PROVENANCES.index(value) if value in tables.PROVENANCES else -1)
 
 
 def _chart(board: pd.DataFrame) -> str:
@@ -199,10 +287,12 @@ def _leaders_table(boards: dict[str, pd.DataFrame]) -> str:
     leaders = tables.leaders(boards)
     rows = "".join(
         f"<tr><td><a href=\"#{_anchor(r.experiment)}\">{_esc(r.experiment)}</a></td><td>{_esc(r.main_score)}</td>"
-        f"<td>{_esc(r.leader)}</td><td>{_badge(r.paradigm)}</td>"
+        f"<td>{_esc(r.leader)}</td><td>{_provenance_badge(boards[r.experiment]['provenance'].iloc[0])}</td>"
+        f"<td>{_badge(r.paradigm)}</td>"
         f"<td class=\"num\">{_esc(tables.mean_std(r.score, r.score_std))}</td><td>{_esc(r.runner_up_verdict)}</td></tr>"
         for r in leaders.itertuples())
-    return ("<table><thead><tr><th>task</th><th>main score</th><th>leader</th><th>paradigm</th><th>score</th>"
+    return ("<table><thead><tr><th>task</th><th>main score</th><th>leader</th><th>provenance</th><th>paradigm</th>"
+            "<th>score</th>"
             f"<th>runner-up vs leader</th></tr></thead><tbody>{rows}</tbody></table>")
 
 
@@ -219,7 +309,7 @@ def to_html(snapshot: Snapshot, boards: dict[str, pd.DataFrame]) -> str:
             "Mean ± std over seeds; only finished, complete runs are ranked.</p>"]
     if boards:
         body.append("<nav>" + "".join(f'<a href="#{_anchor(e)}">{_esc(e)}</a>' for e in boards) + "</nav>")
-        body.append("<h2>Leaders</h2>" + _leaders_table(boards))
+        body.append("<h2>Leaders</h2>" + _leaders_table(boards) + _provenance_legend())
     else:
         body.append("<p>No finished, complete runs yet.</p>")
     for family, experiments in _by_family(boards).items():

@@ -24,6 +24,10 @@ from leaderboard.snapshot import Snapshot
 
 REFERENCE_SUBMISSIONS = ("random", "pop")
 ACCELERATOR = "tag:env.accelerator"
+SANDBOX_TAG = "tag:sandbox"  # "false" for runs made with --no-sandbox
+PROVENANCE_TAG = "tag:provenance"  # "verified", "self-reported" (benchmark.tracking.manifest)
+# A row's provenance, weakest first: the weakest of its runs (docs/submitting.md).
+PROVENANCES = ("self-reported", "unsandboxed", "sandboxed", "verified")
 SIZE_BUCKETS = ("< 1M", "1M–100M", "100M–1B", "≥ 1B", "unknown")
 SIGNIFICANCE_NOTE = ("vs leader: paired t-test on the main score's per-user values (CTR: per-user AUC), over the "
                      "seeds a row shares with the leader, matched seed by seed (the same candidate sets); "
@@ -113,7 +117,7 @@ def leaderboard(ranked: pd.DataFrame, per_user: pd.DataFrame, experiment: str, m
     (main score mean), `score_std`, `seeds`, `rank`, every metric's mean and `<m> std`,
     `std_includes_candidate_redraws`, `delta` to the leader, the paired test against the
     leader (`tested`, `test_seeds`, `p_value`, `p_holm`, `significant`, `verdict`),
-    `model_size` and the `run_ids` behind the row."""
+    `model_size`, `provenance` (see `row_provenance`) and the `run_ids` behind the row."""
     runs = ranked[ranked["experiment"] == experiment]
     if runs.empty:
         return pd.DataFrame()
@@ -138,6 +142,7 @@ def leaderboard(ranked: pd.DataFrame, per_user: pd.DataFrame, experiment: str, m
     table["experiment"], table["main_score"] = experiment, main
     table["variant"] = variant_labels(table)
     table["reference"] = table["submission"].isin(REFERENCE_SUBMISSIONS)
+    table["provenance"] = grouped.apply(row_provenance, include_groups=False).to_numpy()
     table["model_size"] = _model_size(table)
     table["std_includes_candidate_redraws"] = candidate_redraws(runs)
     if main not in table:
@@ -215,6 +220,19 @@ def all_leaderboards(snapshot: Snapshot) -> dict[str, pd.DataFrame]:
     return boards
 
 
+def row_provenance(runs: pd.DataFrame) -> str:
+    """Where a row's numbers come from, the weakest of its runs: `self-reported`
+    (imported from a bundle without a re-run), `unsandboxed` (run with --no-sandbox, or
+    recorded before runs carried the tag), `sandboxed` (run by this store's harness in
+    the sandbox), `verified` (re-run from a bundle by `llm4rec verify` and equal)."""
+    provenance = runs.get(PROVENANCE_TAG, pd.Series(None, index=runs.index, dtype=object))
+    sandbox = runs.get(SANDBOX_TAG, pd.Series(None, index=runs.index, dtype=object))
+    each = np.where(provenance == "self-reported", "self-reported",
+                    np.where(sandbox != "true", "unsandboxed",
+                             np.where(provenance == "verified", "verified", "sandboxed")))
+    return min(each, key=PROVENANCES.index)
+
+
 # ---------------------------------------------------------------- display tables
 
 
@@ -235,6 +253,7 @@ def overview_table(board: pd.DataFrame) -> pd.DataFrame:
         "task": board["experiment"] + " · " + main,
         "rank": board["rank"],
         "submission": board["submission"] + np.where(board["reference"], " (reference)", ""),
+        "provenance": board["provenance"],
         "version": board["version"] + np.where(board["variant"] != "", " [" + board["variant"] + "]", ""),
         "paradigm": board["paradigm"],
         "score (mean ± std)": [mean_std(m, s, digits) for m, s in zip(board["score"], board["score_std"])],
@@ -286,9 +305,9 @@ def task_table(board: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
 
 def task_metrics(board: pd.DataFrame) -> list[str]:
     """The task's quality metrics, main score first. Namespaced metrics (cost.*,
-    trust.*, training curves such as train.loss or valid.main_score) are left out."""
+    trust.*, a model's training curves under train/) are left out."""
     main = board["main_score"].iloc[0]
-    names = sorted(c for c in board.columns if f"{c} std" in board and "." not in c and c != main)
+    names = sorted(c for c in board.columns if f"{c} std" in board and "." not in c and "/" not in c and c != main)
     return [main] + names
 
 

@@ -2,6 +2,7 @@
 MLflow store, the results table, validate, and --help for every command."""
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -53,7 +54,7 @@ def test_run_and_results_on_a_slice_of_ml100k(ml100k_slice, tmp_path):
                    "--tracking-uri", uri, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "ranked by NDCG@10" in done.stdout
-    assert "runs: 4 (4 finished)" in done.stdout
+    assert "runs: 4 (4 finished, 0 failed)" in done.stdout
     table = done.stdout[done.stdout.index("ranked by"):]
     assert table.index("pop") < table.index("random")  # ranked: pop first
 
@@ -68,11 +69,12 @@ def test_run_and_results_on_a_slice_of_ml100k(ml100k_slice, tmp_path):
     runs = client.search_runs([experiment.experiment_id])
     assert len(runs) == 4 and {r.info.status for r in runs} == {"FINISHED"}
 
-    csv = llm4rec("results", "--task", task, "--format", "csv", "--tracking-uri", uri, cwd=tmp_path)
-    assert csv.stdout.splitlines()[0].startswith("submission,version,paradigm,rank,seeds")
+    as_csv = llm4rec("results", "--task", task, "--format", "csv", "--tracking-uri", uri, cwd=tmp_path)
+    header = next(csv.reader(as_csv.stdout.splitlines()))
+    assert header[:5] == ["submission", "version", "paradigm", "rank", "seeds"]
 
     again = llm4rec("run", "--task", task, "-s", "random", "--tracking-uri", uri, cwd=tmp_path)
-    assert "runs: 2 (2 reused)" in again.stdout
+    assert "runs: 2 (2 reused, 0 failed)" in again.stdout
 
 
 def test_default_store_is_sqlite_in_the_working_directory(ml100k_slice, tmp_path):

@@ -1,5 +1,7 @@
-"""Submissions in their own environment: the cached virtualenv builder, the worker
-process and its protocol, failures surfacing as FAILED runs with their reasons."""
+"""Submissions in a worker process (sandboxed by default; in their own environment when
+the card has requirements): the cached virtualenv builder, the worker process and its
+protocol, failures surfacing as FAILED runs with their reasons. The sandbox's walls and
+limits are tested in test_sandbox.py."""
 from __future__ import annotations
 
 import gc
@@ -24,6 +26,7 @@ from benchmark.executors import build_model, protocol
 from benchmark.executors.envs import (EnvironmentBuildError, ensure_env, env_key, envs_root,
                                       install_plan)
 from benchmark.executors.isolated import SubprocessRecommender, WorkerCrashed, WorkerError
+from benchmark.executors.watchdog import process_tree
 from benchmark.recommendations import RecommendationReader, RecommendationScorer
 from benchmark.runner import evaluate
 from benchmark.scoring import ContractViolation
@@ -90,6 +93,14 @@ def probe(make_submission, name="probe", fit="pass", score="pass", requirements=
     return make_submission(name, code, requirements=list(requirements), **card)
 
 
+def running(pid) -> bool:
+    """Whether a process exists and is not a zombie (an exited child nobody reaped yet)."""
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+
+
 def views_of(task):
     return build_views(task, prepare(task, log=lambda _: None))
 
@@ -107,7 +118,7 @@ def test_scores_and_training_data_round_trip_exactly(make_submission):
     submission = find_submission(folder)
     request = ScoreRequest(users=views.test.users[:7], histories=views.test.histories[:7], candidates=None,
                            catalog=views.train.catalog)
-    local, remote = build_model(submission, isolate=False), build_model(submission, isolate=True)
+    local, remote = submission.build(), build_model(submission)
     assert isinstance(remote, SubprocessRecommender) and remote.alive
     try:
         local_ctx, local_logged = collecting_ctx(evaluate_validation=lambda score: 0.25)
@@ -143,9 +154,11 @@ def test_an_isolated_run_matches_the_in_process_run_and_logs_its_curve(make_subm
     for metric in task.metrics:
         assert isolated.loc[0, metric] == in_process.loc[0, metric]
     run = MlflowClient(tracking_uri).get_run(isolated.loc[0, "run_id"])
-    # ctx.log_metric and ctx.evaluate_validation crossed back to the harness.
-    assert run.data.metrics["probe.numpy_major"] == 1
-    assert 0 < run.data.metrics["probe.validation"] <= 1
+    # ctx.log_metric and ctx.evaluate_validation crossed back to the harness; the
+    # model's own curves are stored under train/.
+    assert run.data.metrics["train/probe.numpy_major"] == 1
+    assert 0 < run.data.metrics["train/probe.validation"] <= 1
+    assert run.data.tags["sandbox"] == "true"
     err = capfd.readouterr().err
     # The worker's stderr (its prints and ctx.progress) reaches the user.
     assert "[probe] stdout noise from fit" in err and "[probe] progress from fit" in err
@@ -179,14 +192,14 @@ def test_a_crash_while_importing_the_submission_surfaces_at_start(make_submissio
         build_model(find_submission(folder))
 
 
-def test_a_bad_requirement_fails_the_run_with_pips_message(make_submission, monkeypatch, tmp_path):
+def test_a_bad_requirement_fails_the_run_with_the_installers_message(make_submission, monkeypatch, tmp_path):
     monkeypatch.setenv("LLM4REC_ENVS", str(tmp_path / "envs"))
     folder = probe(make_submission, name="unbuildable", requirements=["this-package-does-not-exist==0"])
     runs = evaluate([folder], synthetic_task(), store=False)
     assert runs.loc[0, "status"] == "FAILED"
     reason = runs.loc[0, "reason"]
-    assert "EnvironmentBuildError" in reason and "pip install` exited with code 1" in reason
-    assert "this-package-does-not-exist" in reason and "No matching distribution" in reason
+    assert "EnvironmentBuildError" in reason and "`uv pip compile` exited with code 1" in reason
+    assert "this-package-does-not-exist" in reason and "was not found in the package registry" in reason
     # Nothing half-built is left to be mistaken for a finished environment.
     assert not [p for p in (tmp_path / "envs").iterdir() if p.is_dir()]
 
@@ -197,7 +210,7 @@ def test_the_environment_is_built_once_and_reused():
                        log=lambda _: None)
     assert again.built is False and again.folder == first.folder
     assert (again.folder / ".complete").is_file()
-    assert "six==1.17.0" in (again.folder / "freeze.txt").read_text()
+    assert "six==1.17.0" in again.lock_file.read_text().splitlines()
     assert env_key(REQUIREMENTS) != env_key(REQUIREMENTS + ["iniconfig"])
 
 
@@ -213,13 +226,22 @@ def test_torch_is_pinned_and_installed_first():
 
 def test_the_worker_stops_when_the_model_is_dropped(make_submission):
     model = build_model(find_submission(probe(make_submission)))
-    process = model._process.process
-    workdir = model._process.workdir
-    assert process.poll() is None and workdir.is_dir()
+    process, cgroup = model._process.process, model._process.cgroup
+    pids = process_tree(process.pid)
+    assert process.poll() is None and len(pids) >= 3  # bwrap, the namespace's init, the worker
     del model
     gc.collect()
     process.wait(timeout=15)
-    assert not workdir.exists()
+    assert not any(map(running, pids))
+    assert cgroup is None or not any(folder.exists() for folder in cgroup.folders.values())
+
+
+def test_an_unsandboxed_environment_worker_removes_its_scratch_folder(make_submission):
+    model = build_model(find_submission(probe(make_submission)), sandbox=False)
+    workdir = model._process.workdir
+    assert isinstance(model, SubprocessRecommender) and workdir.is_dir()
+    model.close()
+    assert not workdir.exists() and not model.alive
 
 
 def test_ctr_predict_requests_cross_too(make_submission):
@@ -280,7 +302,7 @@ def test_recommendations_and_the_report_cross(make_submission):
     train = TrainData(pd.DataFrame({"user_id": [0], "item_id": [1]}), 4, catalog)
     request = ScoreRequest(users=np.arange(4), histories=[np.array([0])] * 4,
                            candidates=np.array([[1, 2, 3], [3, 4, 5], [5, 0, 1], [2, 4, 0]]), catalog=catalog)
-    local, remote = build_model(submission, isolate=False), build_model(submission, isolate=True)
+    local, remote = submission.build(), build_model(submission)
     try:
         assert [c for c in ("score", "recommend", "predict") if remote.implements(c)] == ["recommend"]
         local.fit(train, FitContext(seed=0))
@@ -329,7 +351,7 @@ def test_malformed_recommendations_and_reports_fail_with_the_rule(make_submissio
     catalog = Catalog(3, pd.DataFrame({"item_id": range(3), "title": ["A", "B", "C"]}))
     request = ScoreRequest(users=np.array([7]), histories=[np.array([0])], candidates=np.array([[1, 2]]),
                            catalog=catalog)
-    local, remote = build_model(submission, isolate=False), build_model(submission, isolate=True)
+    local, remote = submission.build(), build_model(submission)
 
     def failures(model):
         scorer = RecommendationScorer(model.recommend, catalog, name="malformed")
@@ -395,25 +417,28 @@ def test_every_training_field_has_a_wire_format():
     assert json.dumps(got_header)  # headers are plain JSON
 
 
-def test_the_worker_exits_and_cleans_up_when_the_harness_dies(make_submission, tmp_path):
-    # A harness process that is killed outright (no finalizers) leaves its worker alone.
+@pytest.mark.parametrize("sandbox", [True, False])
+def test_the_worker_exits_and_cleans_up_when_the_harness_dies(make_submission, tmp_path, sandbox):
+    # A harness process that is killed outright (no finalizers) leaves no worker behind:
+    # the sandbox dies with it; an unsandboxed worker notices and removes its scratch.
     folder = probe(make_submission)
     script = tmp_path / "harness.py"
     script.write_text(f"""
-import os, sys, time
+import time
 from benchmark.api import find_submission
 from benchmark.executors import build_model
-model = build_model(find_submission({str(folder)!r}))
-print(model.pid, model._process.workdir, flush=True)
+from benchmark.executors.watchdog import process_tree
+model = build_model(find_submission({str(folder)!r}), sandbox={sandbox})
+print(" ".join(map(str, process_tree(model.pid))), model._process.workdir, flush=True)
 time.sleep(60)
 """)
     harness = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
                                env=os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[1])})
-    pid, workdir = harness.stdout.readline().split()
+    *pids, workdir = harness.stdout.readline().split()
     harness.kill()
     harness.wait()
     deadline = time.time() + 20
-    while time.time() < deadline and (Path(f"/proc/{pid}").exists() or Path(workdir).exists()):
+    while time.time() < deadline and (any(map(running, pids)) or Path(workdir).exists()):
         time.sleep(0.2)
-    assert not Path(workdir).exists()
-    assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+    assert len(pids) >= (3 if sandbox else 1) and not any(map(running, pids))
+    assert workdir == "None" if sandbox else not Path(workdir).exists()

@@ -63,7 +63,7 @@ def test_early_stopping_stops_after_patience_validations_and_restores_the_best_w
     assert best == 2 and network.w.item() == 2.0 and not network.training
     assert loops == [("epochs", 10)]
     assert logged == [point for epoch in trained
-                      for point in (("train.loss", epoch / 10, epoch), ("valid.main_score", scores[epoch], epoch))]
+                      for point in (("loss", epoch / 10, epoch), ("valid.main_score", scores[epoch], epoch))]
 
 
 def test_early_stopping_validates_every_nth_epoch_and_counts_patience_in_validations():
@@ -77,7 +77,7 @@ def test_early_stopping_validates_every_nth_epoch_and_counts_patience_in_validat
 def test_without_validation_every_epoch_runs_and_the_last_weights_stay():
     best, network, trained, logged, loops = run(range(0, 4), 1, None)
     assert trained == [0, 1, 2, 3] and best == 3 and network.w.item() == 3.0 and not network.training
-    assert [name for name, _, _ in logged] == ["train.loss"] * 4 and loops == [("epochs", 4)]
+    assert [name for name, _, _ in logged] == ["loss"] * 4 and loops == [("epochs", 4)]
 
 
 # --- reports ---------------------------------------------------------------------------

@@ -59,3 +59,12 @@ def test_submissions_import_only_the_contract_and_the_kits():
         if "find_submission" in path.read_text():
             offending.append(f"{path.relative_to(REPO)}: loads another submission")
     assert not offending, "\n".join(offending)
+
+
+def test_every_csv_is_written_through_the_spreadsheet_guard():
+    """Submitters' text reaches every CSV: only benchmark/spreadsheet.py calls to_csv."""
+    home = REPO / "benchmark" / "spreadsheet.py"
+    offending = [f"{path.relative_to(REPO)}:{number}" for path in python_files("benchmark", "leaderboard")
+                 if path != home for number, line in enumerate(path.read_text().splitlines(), start=1)
+                 if ".to_csv(" in line.split("#")[0]]
+    assert not offending, "CSV written outside benchmark/spreadsheet.py: " + ", ".join(offending)

@@ -1,12 +1,15 @@
 """The leaderboard on a real fixture store: runs made by the harness on small synthetic
 tasks (finished, failed, partial (--limit-users), several seeds, a budget study),
-zero-shot runs with trust metrics and LLM identity logged through the ResultsStore, and
-a submission whose card carries HTML and Markdown injection. The snapshot, the significance tests, the export
+zero-shot runs with trust metrics and LLM identity logged through the ResultsStore (one
+verified and one self-reported among them), and a submission whose card carries HTML and
+Markdown injection. The snapshot, the significance tests, the export
 and every page of the Streamlit app (streamlit.testing) are checked on it."""
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import textwrap
 from pathlib import Path
 
@@ -20,6 +23,11 @@ from conftest import REPO, shipped, synthetic_task
 INJECTION = "<script>alert(1)</script> **bold** [link](javascript:alert(1))"
 # A name logged straight to the store (MLflow does not check names): escaped everywhere.
 HOSTILE = "<b>evil</b>**x**"
+# Rows on another's word: tagged as `llm4rec verify` (the maintainer's sandboxed re-run)
+# and `llm4rec store import` (no re-run) tag them.
+VERIFIED, SELF_REPORTED = "vetted-llm", "claimed-llm"
+VERIFIED_TAGS = {"sandbox": "true", "provenance": "verified", "verified": "true", "bundle_hash": "f00d"}
+SELF_REPORTED_TAGS = {"sandbox": "true", "provenance": "self-reported", "bundle_hash": "beef"}
 APP = REPO / "leaderboard" / "app.py"
 
 NOISY_POP = """
@@ -71,7 +79,7 @@ def ctr_task(**changes):
 
 
 def _log_zero_shot(store, seed: int, name: str, quality: float, paradigm: str = "zero-shot",
-                   partial: bool = False, accelerator: str | None = None) -> None:
+                   partial: bool = False, accelerator: str | None = None, extra_tags: dict | None = None) -> None:
     """A zero-shot LLM run as the zero-shot runner logs it: trust metrics, llm.* tags,
     per-user metrics. (That runner is built elsewhere; the store format is the contract.)"""
     rng = np.random.default_rng(seed)
@@ -84,6 +92,7 @@ def _log_zero_shot(store, seed: int, name: str, quality: float, paradigm: str = 
     params = {"seed": seed}
     if accelerator:
         tags["env.accelerator"] = accelerator
+    tags |= extra_tags or {}
     if partial:
         tags["partial"], params["limit_users"] = "true", 20
     run_id = store.start("zeroshot/synthetic@v1", f"{name} seed={seed}", tags, params)
@@ -113,7 +122,7 @@ def build_fixture_store(root: Path) -> str:
     evaluate([shipped("random"), shipped("pop")], ctr_task(seeds=[0, 1]), tracking_uri=uri)
     for budget in (100, 400):  # a budget study: one submission version, two hyperparameter sets
         study = write_submission(subs, "study", NOISY_POP, hyperparameters={"noise": 0.1, "train_samples": budget})
-        evaluate(study, sequential, seeds=[0], tracking_uri=uri)
+        evaluate(study, sequential, seeds=[0], tracking_uri=uri, sandbox=False)  # shown as unsandboxed
     hasty = write_submission(subs, "hasty", NOISY_POP)
     evaluate(hasty, sequential, seeds=[0], tracking_uri=uri, limit_users=10)  # partial: never ranked
     store = ResultsStore(uri)
@@ -123,6 +132,8 @@ def build_fixture_store(root: Path) -> str:
         _log_zero_shot(store, seed, "pop", 0.2, "non-personalized")
     _log_zero_shot(store, 0, HOSTILE, 0.05, "in-context")
     _log_zero_shot(store, 0, "llm-quick", 0.9, partial=True)  # a --limit-users look: never ranked
+    _log_zero_shot(store, 0, VERIFIED, 0.15, extra_tags=VERIFIED_TAGS)
+    _log_zero_shot(store, 0, SELF_REPORTED, 0.1, extra_tags=SELF_REPORTED_TAGS)
     return uri
 
 
@@ -173,7 +184,7 @@ def test_snapshot_holds_every_run_with_its_state(snap):
     assert {"metric:NDCG@5", "metric:cost.fit_seconds", "param:hp.train_samples", "tag:harness_git_sha",
             "tag:llm.model", "metric:trust.pos_5.NDCG@10"} <= set(runs.columns)
     assert not any("_at_" in c for c in runs.columns)
-    assert snap.meta["n_runs"] == len(runs) == 21
+    assert snap.meta["n_runs"] == len(runs) == 23
 
 
 def test_snapshot_keeps_per_user_metrics_of_ranked_runs_only(snap):
@@ -206,7 +217,7 @@ def test_snapshot_rebuild_swaps_the_folder_and_changes_the_stamp(fixture_store, 
     build_snapshot(fixture_store, folder)
     assert snapshot_stamp(folder) != first
     assert [p.name for p in tmp_path.iterdir()] == ["snap"]  # no staging folders left behind
-    assert len(load_snapshot(folder).runs) == 21
+    assert len(load_snapshot(folder).runs) == 23
 
 
 def test_partial_by_limit_users_param_and_tag():
@@ -328,12 +339,39 @@ def test_overview_tables_one_per_family(snap, boards):
     assert list(tables) == ["sequential", "ctr", "zeroshot"]
     seq = tables["sequential"]
     assert seq.loc[0, "submission"] == "pop (reference)" and seq.loc[0, "vs leader"] == "leader"
+    provenance = dict(zip(seq["submission"], seq["provenance"]))
+    assert provenance["study"] == "unsandboxed" and provenance["pop (reference)"] == "sandboxed"  # study: --no-sandbox
     assert seq.loc[0, "score (mean ± std)"] == f"{boards[SEQ]['score'].iloc[0]:.4f} ± 0.0000"
     assert {"fit s", "inference s", "trainable params", "paradigm", "rank", "Δ leader"} <= set(seq.columns)
     # Seconds compare only within a device: each row says where its runs ran.
     assert set(seq["ran on"]) == {f"CPU ({os.cpu_count()} cores)"}  # the harness tags its runs
     ran_on = tables["zeroshot"].set_index("submission")["ran on"]
     assert ran_on["llm-zs"] == "CPU (2 cores) + H100 80GB HBM3" and ran_on[HOSTILE] == "?"  # ? = no tag
+
+
+def test_each_row_s_provenance_in_the_fixture(boards):
+    def provenance(experiment: str) -> dict:
+        return dict(zip(boards[experiment]["submission"], boards[experiment]["provenance"]))
+
+    assert provenance(ZS) == {"llm-zs": "unsandboxed", "pop": "unsandboxed", HOSTILE: "unsandboxed",
+                              VERIFIED: "verified", SELF_REPORTED: "self-reported"}  # logged without a sandbox tag
+    assert provenance(SEQ) == {"pop": "sandboxed", "random": "sandboxed", "inject": "sandboxed", "study": "unsandboxed"}
+
+
+def test_verified_only_ranks_the_maintainer_s_rows_anew(snap, boards):
+    from leaderboard.tables import all_leaderboards
+    from leaderboard.ui import maintainer_snapshot
+
+    verified = all_leaderboards(maintainer_snapshot(snap, boards))
+    assert list(verified) == [SEQ, CTR, ZS]
+    zs = verified[ZS]
+    assert zs["submission"].tolist() == [VERIFIED] and zs["rank"].tolist() == [1]
+    assert zs["verdict"].tolist() == ["leader"]
+    assert boards[ZS].set_index("submission").loc[VERIFIED, "rank"] > 1  # behind unsandboxed rows on the full board
+    seq = verified[SEQ].set_index("submission")
+    assert set(seq.index) == {"pop", "random", "inject"} and set(seq["provenance"]) == {"sandboxed"}
+    full = boards[SEQ].set_index("submission")
+    assert seq["score"].to_dict() == pytest.approx(full.loc[seq.index, "score"].to_dict())  # the same rows
 
 
 # ---------------------------------------------------------------- export
@@ -353,6 +391,42 @@ def test_export_html_md_csv_escape_submitter_text(snap, tmp_path):
     csv = pd.read_csv(tmp_path / "leaderboard.csv")
     assert set(csv["task"]) == {SEQ, CTR, ZS} and HOSTILE in set(csv["submission"])
     assert {"score", "score_std", "p_holm", "NDCG@5", "NDCG@5 std", "AUC"} <= set(csv.columns)
+
+
+def _html_row(page: str, submission: str) -> str:
+    """The first row of a task's table in the HTML export whose submission cell is
+    `submission`."""
+    return next(row for row in re.findall(r"<tr[ >].*?</tr>", page) if f'data-sort="{submission}">' in row)
+
+
+def test_export_carries_the_provenance_badge(snap, tmp_path):
+    from leaderboard.export import PROVENANCE_BADGES, export
+
+    export(snap, tmp_path, ["html", "md", "csv"])
+    page = (tmp_path / "leaderboard.html").read_text()
+    badge = 'class="badge provenance provenance-{}" style="background:{}"'
+    for submission, provenance in ((VERIFIED, "verified"), (SELF_REPORTED, "self-reported"), ("study", "unsandboxed"),
+                                   ("inject", "sandboxed")):
+        row = _html_row(page, submission)
+        assert badge.format(provenance, PROVENANCE_BADGES[provenance].color) in row, row
+        assert f">{PROVENANCE_BADGES[provenance].label}</span>" in row
+    assert page.count("<th>provenance</th>") == 4  # the leaders and each task's table
+    assert all(f"<dd>{html.escape(b.meaning, quote=True)}</dd>" in page for b in PROVENANCE_BADGES.values())  # legend
+
+    markdown = (tmp_path / "leaderboard.md").read_text()
+    assert markdown.count("| rank | submission | provenance | version |") == 3
+    rows = {line.split(" | ")[1]: line.split(" | ")[2] for line in markdown.splitlines() if line.startswith("| ")}
+    assert rows[VERIFIED] == "✓ verified" and rows[SELF_REPORTED] == "self-reported"
+    assert rows["study"] == "unsandboxed" and rows["inject"] == "sandboxed"
+    assert "**self-reported**: imported from a submitter's bundle without a re-run" in markdown
+
+    raw = (tmp_path / "leaderboard.csv").read_text()
+    assert '"provenance"' in raw and '"self-reported"' in raw  # written by spreadsheet_csv: text quoted
+    csv = pd.read_csv(tmp_path / "leaderboard.csv")
+    provenance = csv.set_index(["task", "submission"])["provenance"]
+    assert provenance[(ZS, VERIFIED)] == "verified" and provenance[(ZS, SELF_REPORTED)] == "self-reported"
+    assert set(provenance[(SEQ, "study")]) == {"unsandboxed"} and provenance[(SEQ, "pop")] == "sandboxed"
+    assert set(csv["provenance"]) == set(PROVENANCE_BADGES)
 
 
 def test_chart_labels_are_escaped(boards):
@@ -384,7 +458,7 @@ def test_leaderboard_commands_have_help(command, tmp_path):
 def test_cli_snapshot_then_export(fixture_store, tmp_path):
     done = llm4rec("leaderboard", "snapshot", "--tracking-uri", fixture_store, "--out", "snap", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "21 runs" in done.stderr and (tmp_path / "snap" / "runs.parquet").is_file()
+    assert "23 runs" in done.stderr and (tmp_path / "snap" / "runs.parquet").is_file()
     done = llm4rec("leaderboard", "export", "--snapshot", "snap", "-f", "md", "-f", "csv", "--out", "site", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in (tmp_path / "site").iterdir()) == ["leaderboard.csv", "leaderboard.md"]
@@ -435,6 +509,76 @@ def test_overview_page(app, boards):
     assert_no_raw_injection(app)
 
 
+def provenance_shown(frame: pd.DataFrame) -> dict:
+    return dict(zip(frame["submission"], frame["provenance"]))
+
+
+def family_frame(app, experiment: str) -> pd.DataFrame:
+    return next(f for f in (d.value for d in app.dataframe) if f["task"].str.startswith(experiment).all())
+
+
+def provenance_config(app) -> dict:
+    """The column config of every table's provenance column."""
+    configs = [json.loads(d.proto.columns).get("provenance") for d in app.dataframe]
+    assert configs and all(configs)
+    return configs[0]
+
+
+def leader_line(app, experiment: str) -> str:
+    from leaderboard.ui import esc
+
+    return next(line for line in markdown_text(app).splitlines() if line.startswith(f"- **{esc(experiment)}**"))
+
+
+def test_overview_shows_provenance_badges_and_verified_only(app):
+    from leaderboard.export import PROVENANCE_BADGES
+
+    page(app, "overview")
+    assert app.toggle(key="verified_only").value is False  # off by default
+    assert provenance_shown(family_frame(app, ZS)) == {"llm-zs": "unsandboxed", "pop (reference)": "unsandboxed",
+                                                       HOSTILE: "unsandboxed", VERIFIED: "✓ verified",
+                                                       SELF_REPORTED: "self-reported"}
+    assert provenance_shown(family_frame(app, SEQ))["study"] == "unsandboxed"
+    # Drawn as coloured pills, one colour per badge, the meanings in the header's tooltip.
+    config = provenance_config(app)
+    assert config["type_config"]["type"] == "multiselect"
+    assert {o["value"]: o["color"] for o in config["type_config"]["options"]} == {
+        b.label: b.color for b in PROVENANCE_BADGES.values()}
+    assert "re\\-run by the maintainer" in config["help"]
+    legend = next(c.value for c in app.caption if c.value.startswith("Provenance of each row"))
+    assert ":green-badge[✓ verified]" in legend and ":gray-badge[self\\-reported]" in legend
+    assert ":blue-badge[sandboxed]" in leader_line(app, SEQ) and ":orange-badge[unsandboxed]" in leader_line(app, ZS)
+
+    app.toggle(key="verified_only").set_value(True).run()
+    assert not app.exception
+    shown = pd.concat([d.value for d in app.dataframe])
+    assert set(shown["provenance"]) == {"✓ verified", "sandboxed"}
+    assert not shown["submission"].isin(["study", "llm-zs", HOSTILE, SELF_REPORTED]).any()
+    zs = family_frame(app, ZS)
+    assert zs["submission"].tolist() == [VERIFIED] and zs["vs leader"].tolist() == ["leader"]  # ranked anew
+    assert "vetted\\-llm\\@1" in leader_line(app, ZS) and ":green-badge[✓ verified]" in leader_line(app, ZS)
+    assert_no_raw_injection(app)
+
+
+def test_task_page_shows_provenance_and_filters_verified_only(app):
+    page(app, "task")
+    app.selectbox(key="task").set_value(ZS).run()
+    table = app.dataframe[0].value
+    assert table.columns[:4].tolist() == ["rank", "submission", "provenance", "version"]
+    assert provenance_shown(table) == {"llm-zs": "unsandboxed", "pop": "unsandboxed", HOSTILE: "unsandboxed",
+                                       VERIFIED: "✓ verified", SELF_REPORTED: "self-reported"}
+    assert provenance_config(app)["type_config"]["type"] == "multiselect"
+    assert any(c.value.startswith("Provenance of each row") for c in app.caption)
+
+    app.toggle(key="verified_only").set_value(True).run()
+    app.selectbox(key="task").set_value(ZS).run()
+    table = app.dataframe[0].value
+    assert table["submission"].tolist() == [VERIFIED] and table["rank"].tolist() == [1]
+    app.selectbox(key="task").set_value(SEQ).run()
+    assert set(app.dataframe[0].value["submission"]) == {"pop", "random", "inject"}  # the --no-sandbox study hidden
+    assert set(app.dataframe[0].value["provenance"]) == {"sandboxed"}
+
+
 def test_task_page_filters_metrics_chart_and_csv(app):
     page(app, "task")
     app.selectbox(key="task").set_value(CTR).run()
@@ -449,7 +593,7 @@ def test_task_page_filters_metrics_chart_and_csv(app):
     app.multiselect(key="family").set_value(["zeroshot"]).run()
     assert app.selectbox(key="task").options == [ZS]
     app.multiselect(key="size").set_value(["100M–1B"]).run()
-    assert len(app.dataframe[0].value) == 3  # 134.5M parameters
+    assert len(app.dataframe[0].value) == 5  # 134.5M parameters
     app.multiselect(key="size").set_value(["< 1M"]).run()
     assert any("No submission matches" in i.value for i in app.info)
 
@@ -523,11 +667,37 @@ def test_status_page(app):
     assert set(app.dataframe[1].value["submission"]) == {"hasty", "llm-quick"}
 
 
-def test_submit_page(app):
+def parses_as_llm4rec(command: str) -> bool:
+    """The command line names options the CLI has: parsed with --help added, so that
+    nothing runs (an unknown option fails the parse before --help is handled)."""
+    import shlex
+
+    from typer.testing import CliRunner
+
+    from benchmark.cli import app as cli
+
+    words = shlex.split(command)
+    return words[0] == "llm4rec" and CliRunner().invoke(cli, [*words[1:], "--help"]).exit_code == 0
+
+
+def test_submit_page_walks_through_submit_and_verify(app):
+    from leaderboard.export import PROVENANCE_BADGES
+    from leaderboard.ui import esc, provenance_markdown
+
     page(app, "submit")
-    code = "\n".join(c.value for c in app.code)
-    assert "llm4rec validate" in code and "llm4rec run --task" in code and "llm4rec leaderboard serve" in code
-    assert "adapter" in markdown_text(app).lower()
+    commands = [line.split("#")[0].strip() for code in app.code for line in code.value.splitlines()]
+    submit = "llm4rec submit ./my-model --task sequential/ml-100k --out my-model.bundle.tar.gz --archive"
+    for command in ("llm4rec validate ./my-model", submit, "llm4rec verify my-model.bundle.tar.gz",
+                    "llm4rec verify my-model.bundle.tar.gz --seeds 1", "llm4rec leaderboard snapshot",
+                    "llm4rec store import my-model.bundle.tar.gz"):
+        assert command in commands, command
+        assert parses_as_llm4rec(command), command
+    assert commands.index(submit) < commands.index("llm4rec verify my-model.bundle.tar.gz")
+    assert not parses_as_llm4rec("llm4rec submit ./my-model --bundle x")  # the check can fail
+    text = markdown_text(app)
+    for name, badge in PROVENANCE_BADGES.items():  # what each badge means
+        assert f"- {provenance_markdown(name)} {esc(badge.meaning)}" in text
+    assert "verified and sandboxed" in text and "docs/submitting.md" in text and "adapter" in text.lower()
 
 
 def test_missing_snapshot_says_how_to_build_one(tmp_path, monkeypatch):

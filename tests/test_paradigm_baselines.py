@@ -154,7 +154,7 @@ def test_tuned_llms_fit_predict_score_and_log_their_cost(tiny_llama, tracking_ur
         assert tags["llm.model"].endswith(tiny_llama.rstrip("/").split("/")[-1])
         assert len(tags["llm.prompt_hash"]) == 64 and len(tags["llm.weights_sha256"]) == 64
         assert tags["llm.dtype"] == "float32" and "P(Yes)" in tags["llm.decoding"]
-        history = client.get_metric_history(run_id, "train.loss")
+        history = client.get_metric_history(run_id, "train/loss")
         assert [m.step for m in history] == list(range(epochs))
     if name == "softprompt":
         assert client.get_run(runs.loc[0, "run_id"]).data.metrics["cost.trainable_parameters"] == 16 * 32
@@ -179,7 +179,7 @@ def test_training_moves_the_answers_and_budget_zero_trains_nothing(tiny_llama):
                                                   epochs=3, lr=0.01)
     losses = []
     tuned.fit(views.train, FitContext(seed=0, log_metric=lambda name, value, step: losses.append(value)
-                                      if name == "train.loss" else None))
+                                      if name == "loss" else None))
     before, after = untuned.predict(request), tuned.predict(request)
     assert ((before >= 0) & (before <= 1)).all() and ((after >= 0) & (after <= 1)).all()
     assert np.abs(before - after).max() > 1e-3

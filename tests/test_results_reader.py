@@ -33,6 +33,16 @@ def test_which_runs_count():
     assert sorted(counted["config"]) == ['{"dim": "16"}', '{"dim": "8"}']
 
 
+
+def test_only_the_newest_code_of_a_submission_counts():
+    """Seeds 0 and 1 ran with old code, then seed 0 with new code: the old seed 1 must
+    not stand beside the new seed 0 as if one model had made both."""
+    runs = normalize_runs(pd.DataFrame({
+        "run_id": list("abcd"), "experiment": ["t@v1"] * 4, "status": ["FINISHED"] * 4,
+        "start_time": [1, 2, 3, 4], "submission": ["m", "m", "m", "other"], "version": ["1"] * 4,
+        "seed": ["0", "1", "0", "1"], "tag:submission_digest": ["old", "old", "new", None]}))
+    assert sorted(counted_runs(runs)["run_id"]) == ["c", "d"]
+
 def log_run(store: ResultsStore, task, submission: str, seed: int, ndcg: float, hp: dict | None = None,
             candidate_hash: str | None = None, users: int = 20) -> str:
     """A run as the harness logs it: identity tags, hp.* params, metrics, per-user values."""

@@ -128,8 +128,8 @@ def test_scoring_contract_and_training_curves(tmp_path, views, name):
     assert torch.equal(torch.random.get_rng_state(), before)  # the caller's generator is untouched
     assert loops == ["epochs"]
     assert [(n, step) for n, _, step in logged] == [
-        (n, step) for step in range(3) for n in ("train.loss", "valid.main_score")]
-    losses = [value for n, value, _ in logged if n == "train.loss"]
+        (n, step) for step in range(3) for n in ("loss", "valid.main_score")]
+    losses = [value for n, value, _ in logged if n == "loss"]
     assert losses[-1] < losses[0]
     assert isinstance(model.network, torch.nn.Module) and not model.network.training
 

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import itertools
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from benchmark.api import find_submission
 from benchmark.eval.candidates import place_target, sample_candidates, shuffle_rows, target_columns
 from benchmark.eval.trust import kendall_tau_b, shuffle_consistency, top_k_popularity, validity_rates
 from benchmark.runner import evaluate
@@ -136,12 +134,13 @@ SPY = """
 import numpy as np
 from benchmark.api import Recommender
 
-SEEN = {}
-
 class Model(Recommender):
-    def fit(self, train, ctx):
-        SEEN.update(rows=len(train.interactions), validation=train.validation, users=train.users,
-                    evaluate=ctx.evaluate_validation, titles=train.catalog.item_texts()[:2])
+    def fit(self, train, ctx):  # what it was given, told through its curves (it runs in its sandbox)
+        seen = {"rows": len(train.interactions), "validation": train.validation is None,
+                "users": train.users is None, "evaluate": ctx.evaluate_validation is None,
+                "titles": all(t.startswith("Item ") for t in train.catalog.item_texts()[:2])}
+        for name, value in seen.items():
+            ctx.log_metric(f"seen.{name}", float(value), 0)
 
     def score(self, request):
         assert request.prompt_template is not None and request.candidates is not None
@@ -162,13 +161,12 @@ def test_a_zero_shot_submission_gets_the_catalogue_and_nothing_else(tmp_path, ma
     # The position-bias pass (3 positions + 3 shuffles) shows progress like the test pass.
     assert any(line.startswith("first-shown position-bias pass: 6/6 in ") for line in lines), lines
     assert runs.status.tolist() == ["FINISHED"]
-    spy = sys.modules[find_submission(folder).model_class().__module__].SEEN
-    assert spy["rows"] == 0 and spy["validation"] is None and spy["users"] is None and spy["evaluate"] is None
-    assert all(t.startswith("Item ") for t in spy["titles"])  # the catalogue, as text
-
     client = MlflowClient(tracking_uri)
     run = client.get_run(runs.run_id[0])
     metrics = run.data.metrics
+    seen = {k.removeprefix("train/seen."): v for k, v in metrics.items() if k.startswith("train/seen.")}
+    # No interactions, validation, users or validation scorer; the catalogue, as text.
+    assert seen == {"rows": 0, "validation": 1, "users": 1, "evaluate": 1, "titles": 1}
     # Target first -> NDCG@5 = 1; at positions 5 and 10 of 10: 1/log2(6) and 0.
     assert metrics["trust.pos_1.NDCG_at_5"] == pytest.approx(1.0)
     assert metrics["trust.pos_5.NDCG_at_5"] == pytest.approx(1 / np.log2(6))

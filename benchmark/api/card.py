@@ -1,6 +1,7 @@
 """The submission card (`submission.yaml`), validated by pydantic."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,18 @@ from benchmark.api.types import Paradigm
 from benchmark.specs import SpecError, load_spec
 
 CARD_FILE = "submission.yaml"
+
+
+class CardLimits(BaseModel):
+    """A card may lower the task's limits (never raise them: the effective limit is the
+    minimum of the two); fields as in the task's `limits:` block."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fit_seconds: float | None = Field(default=None, gt=0)
+    call_seconds: float | None = Field(default=None, gt=0)
+    memory_mb: int | None = Field(default=None, ge=64)
+    processes: int | None = Field(default=None, ge=1)
 
 
 class SubmissionCard(BaseModel):
@@ -28,6 +41,18 @@ class SubmissionCard(BaseModel):
     # pip requirement lines: the submission then runs in its own cached virtualenv, in
     # a subprocess (for packages that cannot share the harness's environment).
     requirements: list[str] = Field(default_factory=list)
+    # Offline assets (benchmark.data.assets, e.g. smollm2, minilm) the model loads: the
+    # only ones mounted (read-only) in its sandbox.
+    assets: list[str] = Field(default_factory=list)
+    limits: CardLimits = Field(default_factory=CardLimits)
+
+    @field_validator("assets")
+    @classmethod
+    def _asset_names(cls, assets: list[str]) -> list[str]:
+        for name in assets:
+            if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", name):
+                raise ValueError(f"asset name {name!r}: expected a name such as 'smollm2'")
+        return list(dict.fromkeys(assets))
 
     @field_validator("version", mode="before")
     @classmethod

@@ -114,7 +114,7 @@ def submission_files(folder: Path) -> list[tuple[str, Path]]:
     may import, see `_import_folder_as_package`), that package's files too, but not
     its sibling submissions' folders. Symbolic links are listed, never walked into."""
     folder = folder.resolve()
-    root = _package_root(folder)
+    root = package_root(folder)
     keep = {folder, *folder.parents}  # the way down from the package root to the submission
     found = []
     for directory, subdirs, files in os.walk(root):  # does not descend into linked folders
@@ -126,7 +126,8 @@ def submission_files(folder: Path) -> list[tuple[str, Path]]:
     return sorted(found)
 
 
-def _package_root(folder: Path) -> Path:
+def package_root(folder: Path) -> Path:
+    """The topmost package folder holding `folder` (itself when its parent is no package)."""
     while (folder.parent / "__init__.py").is_file() and folder.parent != folder:
         folder = folder.parent
     return folder

@@ -200,5 +200,7 @@ class FitContext:
     evaluate_validation: Callable[[Callable], float] | None = None
     # progress(iterable, description="epochs", total=n) wraps a loop in a progress bar.
     progress: Callable[..., Iterator] = field(default=lambda iterable, **_: iter(iterable))
-    # log_metric(name, value, step) records a training curve point with the run.
+    # log_metric(name, value, step) records a training curve point with the run, stored
+    # under the harness's prefix `train/` ("loss" -> "train/loss"), so that it can never
+    # overwrite a task metric or a cost.
     log_metric: Callable[[str, float, int], None] = field(default=lambda *_: None)

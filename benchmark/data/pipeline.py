@@ -19,7 +19,8 @@ import pandas as pd
 
 from benchmark.data.assets import sha256_of
 from benchmark.data.dataset import Dataset, RawDataset, densify, fingerprint, k_core, keep_positive
-from benchmark.data.datasets import locate
+from benchmark.data.datasets import DatasetError, locate
+from benchmark.data.datasets.formats import DataFileError
 from benchmark.data.splits import global_time, leave_one_out, ratio_split, split_summary
 from benchmark.data.synthetic import synthetic_dataset
 from benchmark.paths import cache_dir
@@ -42,7 +43,15 @@ class PreparedData:
 
 
 def prepare(task: TaskSpec, log: Callable[[str], None] = print) -> PreparedData:
-    raw_fingerprint, raw = _raw_dataset(task.dataset, log)
+    """The task's data, prepared once and cached. A dataset that cannot be found or read
+    is a DatasetError (a SpecError) naming the task, its `dataset` field and the file,
+    line and column at fault."""
+    try:
+        raw_fingerprint, raw = _raw_dataset(task.dataset, log)
+    except DataFileError as error:  # the format's reader names the file, line and column
+        raise DatasetError(f"{task.origin}: {_dataset_field(task.dataset)}: {error}") from None
+    except DatasetError as error:  # the registry names dataset.path, or the dataset's name
+        raise DatasetError(f"{task.origin}: {error}") from None
     settings = {"dataset": task.dataset.model_dump(exclude={"name", "path"}),
                 "split": task.split.model_dump(), "version": PROCESSING_VERSION,
                 "ctr": task.ctr.model_dump() if task.ctr else None}
@@ -64,7 +73,7 @@ def _process(raw: RawDataset, task: TaskSpec, raw_fingerprint: str) -> PreparedD
     filters = task.dataset.filters
     inter = k_core(inter, filters.min_user_interactions, filters.min_item_interactions)
     if inter.empty:
-        raise ValueError(f"{source}: no interactions remain after filtering {filters}")
+        raise DatasetError(f"{source}: no interactions remain after dataset.filters {filters}")
     dense = densify(raw, inter)
     if task.ctr is not None:
         dense = _with_labels(dense, task.ctr.label_min_rating, source)
@@ -93,6 +102,10 @@ def _with_labels(dataset: Dataset, min_rating: float, source: str) -> Dataset:
     inter = keep_positive(dataset.interactions, min_rating, source)  # checks the field exists
     labels = dataset.interactions.index.isin(inter.index).astype("int8")
     return Dataset(dataset.name, dataset.interactions.assign(label=labels), dataset.items, dataset.users)
+
+
+def _dataset_field(spec: DatasetSpec) -> str:
+    return f"dataset.path {spec.path}" if spec.path else f"dataset.name '{spec.name}'"
 
 
 def _raw_dataset(spec: DatasetSpec, log) -> tuple[str, Callable[[], RawDataset]]:

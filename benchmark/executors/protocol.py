@@ -73,7 +73,10 @@ def _read_exactly(stream: BinaryIO, n: int) -> bytes:
     return b"".join(chunks)
 
 
-def read_message(stream: BinaryIO) -> tuple[dict[str, Any], Arrays]:
+def read_message(stream: BinaryIO, limit: int | None = None) -> tuple[dict[str, Any], Arrays]:
+    """The next message. `limit` bounds its size in bytes (the harness reading a
+    worker, which may send anything): a larger one is a ProtocolError, never a large
+    allocation."""
     start = stream.read(len(MAGIC))
     if not start:
         raise ConnectionClosed("stream ended (no further message)")
@@ -83,11 +86,32 @@ def read_message(stream: BinaryIO) -> tuple[dict[str, Any], Arrays]:
         raise ProtocolError(f"expected a message starting with {MAGIC!r}, got {start!r} "
                             "(something else wrote to the protocol stream)")
     (length,) = _LENGTH.unpack(_read_exactly(stream, _LENGTH.size))
-    header = json.loads(_read_exactly(stream, length))
+    budget = _spend(limit, length)
+    try:
+        header = json.loads(_read_exactly(stream, length))
+    except (ValueError, RecursionError) as error:
+        raise ProtocolError(f"a message header that is not JSON ({type(error).__name__})") from None
+    listed = header.pop("arrays", []) if isinstance(header, dict) else None
+    if not isinstance(listed, list) or not all(
+            isinstance(e, list) and len(e) == 2 and isinstance(e[0], str) and type(e[1]) is int and e[1] >= 0
+            for e in listed):
+        raise ProtocolError("a message header that is not an object with a list of [name, size] arrays")
     arrays = {}
-    for name, nbytes in header.pop("arrays", []):
-        arrays[name] = np.load(io.BytesIO(_read_exactly(stream, nbytes)), allow_pickle=False)
+    for name, nbytes in listed:
+        budget = _spend(budget, nbytes)
+        try:
+            arrays[name] = np.load(io.BytesIO(_read_exactly(stream, nbytes)), allow_pickle=False)
+        except (ValueError, OSError, EOFError) as error:
+            raise ProtocolError(f"array {name!r} is not a valid .npy payload ({error})") from None
     return header, arrays
+
+
+def _spend(budget: int | None, nbytes: int) -> int | None:
+    if budget is None:
+        return None
+    if nbytes > budget:
+        raise ProtocolError(f"a message larger than the {budget:,} bytes allowed")
+    return budget - nbytes
 
 
 # --- DataFrames ----------------------------------------------------------------------
@@ -154,8 +178,16 @@ def pack_ragged(sequences: list[np.ndarray], prefix: str) -> Arrays:
 
 
 def unpack_ragged(arrays: Arrays, prefix: str) -> list[np.ndarray]:
-    values, offsets = readonly(arrays[f"{prefix}values"]), arrays[f"{prefix}offsets"]
-    return [values[a:b] for a, b in zip(offsets[:-1], offsets[1:])]
+    """Each sequence as its own read-only array (a copy: nothing past its bounds)."""
+    values, offsets = arrays[f"{prefix}values"], arrays[f"{prefix}offsets"]
+    return [separate(values[a:b]) for a, b in zip(offsets[:-1], offsets[1:])]
+
+
+def separate(array: np.ndarray) -> np.ndarray:
+    """A read-only copy that owns its memory: no `.base` reaches anything beyond it."""
+    copy = np.array(array, copy=True)
+    copy.flags.writeable = False
+    return copy
 
 
 # --- the API types ---------------------------------------------------------------------

@@ -4,19 +4,27 @@ submission environment's Python (see benchmark.executors.isolated).
 It reads messages (benchmark.executors.protocol) from stdin and answers on stdout.
 Before anything else it moves the protocol to private file descriptors and points
 fd 1 at stderr and fd 0 at /dev/null, so whatever the submission prints (Python or C
-code alike) lands on stderr, which the harness shows to the user, and can never
-corrupt the protocol stream.
+code alike) lands on stderr, which the harness shows to the user, and cannot corrupt
+the protocol stream by accident. Score arrays are not sent down the pipe: the harness
+reads them from this process's memory, or from the shared buffer whose file descriptor
+is in $LLM4REC_SHM_FD (benchmark.executors.transfer).
+
+By default the worker runs in the sandbox (benchmark.executors.sandbox): nothing of the
+harness is reachable from here but what the harness sends.
 
 Conversation (the harness asks, the worker answers each request with "ok" or "error"):
   init  {folder, hyperparameters}   import the submission's model class; the reply lists
-                                    the calls it implements ("capabilities")
+                                    the calls it implements ("capabilities") and where
+                                    the harness can test-read this process ("probe")
   fit   {seed, device, ...train}    seed Python/NumPy/torch, construct the model, fit;
                                     meanwhile the worker may send "log_metric" and,
                                     when the harness offers validation, "evaluate"
                                     (the harness then sends "score" requests for the
                                     validation users and finally "evaluated")
   catalog {...}                     replace the catalogue that requests refer to
-  score {...request}                scores for one request (an array "scores")
+  score {...request, answer}        scores for one request ("scores_answer": where they
+                                    are, in this process's memory or the shared buffer,
+                                    as `answer` says; described when they cannot be)
   recommend {...request}            ranked lists for one request ("recommendations":
                                     texts and id lists, in the JSON header)
   predict {...rows}                 CTR probabilities for feature rows (an array "scores")
@@ -25,6 +33,7 @@ Conversation (the harness asks, the worker answers each request with "ok" or "er
 """
 from __future__ import annotations
 
+import importlib.abc
 import importlib.util
 import os
 import random
@@ -41,7 +50,11 @@ import numpy as np
 from benchmark.api.registry import Submission
 from benchmark.api.types import FitContext, ModelReport
 from benchmark.executors import protocol
+from benchmark.executors.transfer import AnswerWriter
 from benchmark.ticks import throttled
+
+SANDBOX_ASSET_HINT = ("in the sandbox only the offline assets the card declares (`assets:` in "
+                      "submission.yaml) are available")
 
 
 class Aborted(RuntimeError):
@@ -49,8 +62,9 @@ class Aborted(RuntimeError):
 
 
 class Worker:
-    def __init__(self, incoming: BinaryIO, outgoing: BinaryIO) -> None:
+    def __init__(self, incoming: BinaryIO, outgoing: BinaryIO, answers: AnswerWriter | None = None) -> None:
         self.incoming, self.outgoing = incoming, outgoing
+        self.answers = answers or AnswerWriter(None)
         self.model_class: type | None = None
         self.hyperparameters: dict[str, Any] = {}
         self.model = None
@@ -62,7 +76,9 @@ class Worker:
         protocol.write_message(self.outgoing, header, arrays)
 
     def receive(self) -> tuple[dict[str, Any], protocol.Arrays]:
-        return protocol.read_message(self.incoming)
+        message = protocol.read_message(self.incoming)
+        self.answers.release()  # the harness has read the last answer
+        return message
 
     def serve(self) -> int:
         while True:
@@ -79,7 +95,7 @@ class Worker:
                 if handler is None:
                     raise protocol.ProtocolError(f"unknown request {op!r}")
                 reply, reply_arrays = handler(header, arrays)
-            except Exception as error:  # reported to the harness; the worker goes on
+            except (Exception, SystemExit) as error:  # reported to the harness; the worker goes on
                 self.send(error_message(error))
                 continue
             self.send({"op": "ok"} | reply, reply_arrays)
@@ -90,7 +106,8 @@ class Worker:
         self.hyperparameters = header.get("hyperparameters", {})
         self.model_class = Submission(Path(header["folder"])).model_class()
         capabilities = [call for call in protocol.CALLS if self.model_class.implements(call)]
-        return {"python": sys.version.split()[0], "pid": os.getpid(), "capabilities": capabilities}, None
+        return {"python": sys.version.split()[0], "pid": os.getpid(), "capabilities": capabilities,
+                "probe": self.answers.probe_address}, None
 
     def on_fit(self, header, arrays):
         train = protocol.unpack_train(header["train"], arrays)
@@ -115,13 +132,15 @@ class Worker:
         return {}, None
 
     def on_score(self, header, arrays):
-        return self._answer(header, arrays, lambda request: self.model.score(request))
+        return self._answer(header, arrays, lambda request: self.model.score(request),
+                            lambda scores: self._output(scores, header.get("answer")))
 
     def on_recommend(self, header, arrays):
         return self._answer(header, arrays, lambda request: self.model.recommend(request), _recommendations)
 
     def on_predict(self, header, arrays):
-        return self._answer(header, arrays, lambda request: self.model.predict(request))
+        return self._answer(header, arrays, lambda request: self.model.predict(request),
+                            lambda scores: self._output(scores, header.get("answer")))
 
     def on_report(self, header, arrays):
         report = self.model.report() if self.model is not None else ModelReport()
@@ -129,12 +148,23 @@ class Worker:
             raise TypeError(f"report() must return a benchmark.api.ModelReport, got {type(report).__name__}")
         return {"report": report.to_json()}, None
 
-    def _answer(self, header, arrays, call, pack=None):
+    def _answer(self, header, arrays, call, pack):
         if self.catalog is None:
             raise protocol.ProtocolError(f"{header['op']} before the catalogue was sent")
         if self.model is None:  # called without fit: construct it as the harness would
             self.model = self.model_class(**self.hyperparameters)
-        return (pack or _output)(call(self._request(header, arrays)))
+        return pack(call(self._request(header, arrays)))
+
+    def _output(self, scores, where: str | None) -> tuple[dict[str, Any], protocol.Arrays | None]:
+        """Scores as the harness reads them: a float array handed over `where` the harness
+        said (benchmark.executors.transfer); anything else described (its type, or its
+        dtype and shape), so that the harness's check names the contract rule it breaks."""
+        if not isinstance(scores, np.ndarray):
+            return {"scores_type": type(scores).__name__}, None
+        handed = self.answers.describe(scores, str(where))
+        if handed is not None:
+            return {"scores_answer": handed}, None
+        return {"scores_array": {"dtype": str(scores.dtype), "shape": [int(n) for n in scores.shape]}}, None
 
     def _request(self, header, arrays):
         if header["op"] == "predict":
@@ -156,18 +186,11 @@ class Worker:
             if op not in ("score", "predict"):
                 raise protocol.ProtocolError(f"expected a request or 'evaluated' during evaluation, got {op!r}")
             try:
-                reply, reply_arrays = _output(score(self._request(header, arrays)))
-            except Exception as error:
+                reply, reply_arrays = self._output(score(self._request(header, arrays)), header.get("answer"))
+            except (Exception, SystemExit) as error:
                 self.send(error_message(error))
                 raise
             self.send({"op": "ok"} | reply, reply_arrays)
-
-
-def _output(scores) -> tuple[dict[str, Any], protocol.Arrays | None]:
-    if not isinstance(scores, np.ndarray):
-        # Sending it would need pickle; the harness reports the contract rule it breaks.
-        return {"scores_type": type(scores).__name__}, None
-    return {}, {"scores": scores}
 
 
 def _recommendations(outputs) -> tuple[dict[str, Any], None]:
@@ -175,7 +198,12 @@ def _recommendations(outputs) -> tuple[dict[str, Any], None]:
 
 
 def error_message(error: BaseException) -> dict[str, Any]:
-    return {"op": "error", "type": type(error).__name__, "message": str(error),
+    message = str(error)
+    if isinstance(error, SystemExit):
+        message = f"the submission called sys.exit({error.code!r})"
+    elif type(error).__name__ == "AssetError" and os.environ.get("LLM4REC_SANDBOX") == "1":
+        message = f"{message} ({SANDBOX_ASSET_HINT})"
+    return {"op": "error", "type": type(error).__name__, "message": message,
             "traceback": "".join(traceback.format_exception(type(error), error, error.__traceback__))}
 
 
@@ -197,13 +225,38 @@ def stderr_progress(name: str, every: float = 2.0):
 
 
 def seed_everything(seed: int) -> None:
-    """As the harness seeds its own process (benchmark.runner.seed_everything)."""
+    """As the harness seeds its own process (benchmark.runner.seed_everything). torch is
+    seeded now if the submission imported it, else right after its first import (so a
+    model that needs no torch does not pay seconds to import it)."""
     random.seed(seed)
     np.random.seed(seed)
-    if "torch" in sys.modules or importlib.util.find_spec("torch") is not None:
-        import torch
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(seed)
+    else:
+        sys.meta_path.insert(0, _SeedTorchOnImport(seed))
 
-        torch.manual_seed(seed)
+
+class _SeedTorchOnImport(importlib.abc.MetaPathFinder):
+    """Seeds torch as soon as it is first imported."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "torch":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        load, seed = spec.loader.exec_module, self.seed
+
+        def exec_module(module):
+            load(module)
+            module.manual_seed(seed)
+
+        spec.loader.exec_module = exec_module
+        return spec
 
 
 def _exit_with_parent() -> None:
@@ -233,8 +286,11 @@ def main() -> int:
     os.close(null)
     sys.stdout = sys.stderr
     threading.Thread(target=_exit_with_parent, daemon=True).start()
-    return Worker(incoming, outgoing).serve()
+    shared_fd = os.environ.get("LLM4REC_SHM_FD")
+    return Worker(incoming, outgoing, AnswerWriter(int(shared_fd) if shared_fd else None)).serve()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stderr.flush()
+    os._exit(code)  # no interpreter teardown (seconds with torch loaded): the harness waits for it

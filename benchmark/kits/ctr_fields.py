@@ -152,7 +152,7 @@ class CTRTrainer:
             return total / len(order)
 
         return train_with_early_stopping(network, train_epoch, ctx, predict, range(1, self.max_epochs + 1),
-                                         self.patience, loss_metric="train.logloss")
+                                         self.patience, loss_metric="logloss")
 
 
 def labels_of(frame: pd.DataFrame) -> torch.Tensor:

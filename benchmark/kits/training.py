@@ -46,12 +46,13 @@ class BestEpoch:
 
 def train_with_early_stopping(network: torch.nn.Module, train_epoch: Callable[[int], float], ctx: FitContext,
                               model_call: Callable, epochs: range, patience: int, every: int = 1,
-                              loss_metric: str = "train.loss") -> int:
+                              loss_metric: str = "loss") -> int:
     """Train `network` in place over `epochs` (the epoch numbers, logged as steps) and
     return the best epoch (the last one trained when none was validated).
 
     Each epoch runs `train_epoch(epoch)` in train mode (it returns the epoch's mean
-    loss, logged as `loss_metric`). After every epoch number divisible by `every`, the
+    loss, logged as `loss_metric`; the harness stores a model's curves under
+    `train/`: `train/loss`). After every epoch number divisible by `every`, the
     harness scores `model_call` (the model's score or predict) on the validation part
     (ctx.evaluate_validation) in eval mode, logged as `valid.main_score`; training stops
     after `patience` validations without a better score. The best validated epoch's

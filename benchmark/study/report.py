@@ -26,6 +26,7 @@ from benchmark.eval.registry import higher_is_better, per_user_column, per_user_
 from benchmark.eval.significance import TEST_NAME, pairwise, seed_matrix
 from benchmark.families import family as task_family
 from benchmark.paradigms import COSTS as COST_LABELS, CONDITIONS, color, paradigm_rank
+from benchmark.spreadsheet import spreadsheet_csv
 from benchmark.study.grid import StudyConfig
 from benchmark.tracking.results import CANDIDATE_HASH, REDRAW_NOTE, candidate_redraws
 
@@ -445,8 +446,7 @@ def build_report(cells: pd.DataFrame, config: StudyConfig, tracking_uri: str | N
     figs = figures(summary, config) if families else {}
     renderers = {name: write_png(fig, out / f"{name}.png") for name, fig in figs.items()}
     if not runs.empty:
-        runs.drop(columns=_READER_COLUMNS).sort_values(["family", "entry", "seed"]).to_csv(out / "runs.csv",
-                                                                                          index=False)
+        spreadsheet_csv(runs.drop(columns=_READER_COLUMNS).sort_values(["family", "entry", "seed"]), out / "runs.csv")
     (out / "config.json").write_text(json.dumps(config.describe(), indent=2, default=str))
 
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

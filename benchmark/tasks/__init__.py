@@ -23,6 +23,7 @@ def load_task_file(path: Path, expected_id: str | None = None) -> TaskSpec:
     spec = load_spec(TaskSpec, path)
     if expected_id is not None and spec.task != expected_id:
         raise SpecError(f"{path}: field 'task': '{spec.task}' must match the file's place '{expected_id}'")
+    spec._source_file = Path(path)
     return spec
 
 

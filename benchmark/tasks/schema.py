@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from benchmark.eval.metrics import parse_metric
 
@@ -136,6 +137,17 @@ class HistorySpec(Strict):
     exclude_seen: bool
 
 
+class LimitsSpec(Strict):
+    """What one run of a submission may take on this task; exceeding a limit ends the
+    run FAILED with the limit named, and the command goes on. A submission's card may
+    lower them (never raise them)."""
+
+    fit_seconds: float = Field(default=7200, gt=0)  # fit(), validation calls included
+    call_seconds: float = Field(default=1800, gt=0)  # one score/recommend/predict/report call
+    memory_mb: int = Field(default=16384, ge=64)  # resident memory of the submission's processes
+    processes: int = Field(default=256, ge=1)  # processes and threads at once (a fork bomb stops here)
+
+
 class EvalUsersSpec(Strict):
     sample: int | None = Field(default=None, ge=1)  # None: every eligible user
     seed: int = 0
@@ -145,6 +157,8 @@ class EvalUsersSpec(Strict):
 
 
 class TaskSpec(Strict):
+    # The YAML file it was read from (set by benchmark.tasks.load_task_file), for errors.
+    _source_file: Path | None = PrivateAttr(default=None)
     task: str = Field(pattern=r"^[a-z0-9_-]+/[A-Za-z0-9._-]+$")
     family: Literal["sequential", "topk", "ctr", "zeroshot"]
     version: int = Field(ge=1)
@@ -164,6 +178,7 @@ class TaskSpec(Strict):
     main_score: str
     seeds: list[int] = Field(min_length=1)
     batch_size: int = Field(default=256, ge=1)  # users (rows for CTR) per model call
+    limits: LimitsSpec = LimitsSpec()
 
     @field_validator("metrics")
     @classmethod
@@ -196,6 +211,11 @@ class TaskSpec(Strict):
     @property
     def experiment_name(self) -> str:
         return f"{self.task}@v{self.version}"
+
+    @property
+    def origin(self) -> str:
+        """The task as an error names it: its id, and its YAML file where it came from one."""
+        return f"task {self.task} ({self._source_file})" if self._source_file else f"task {self.task}"
 
     def prompt_hash(self) -> str | None:
         return hashlib.sha256(self.prompt.encode()).hexdigest() if self.prompt else None

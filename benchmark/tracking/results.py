@@ -9,8 +9,10 @@ failed, running, killed), `partial`, `config` (the run's `hp.*` hyperparameters 
 sorted JSON), `metric:<name>` (NDCG@10, not MLflow's NDCG_at_10), `param:<name>` and
 `tag:<name>` (among them `tag:candidate_set_hash`).
 
-Which runs count (`counted_runs`): finished and complete (not `--limit-users`), and for
-each (experiment, submission, version, config, seed) the latest such run. A row of a
+Which runs count (`counted_runs`): finished and complete (not `--limit-users`), of the
+newest code of each (experiment, submission, version, config) (its `submission_digest`:
+runs of code changed since never mix with the new code's), and for each seed the latest
+such run. A row of a
 results table is (submission, version, config): runs of one submission version with
 different hyperparameters (a budget study) are different rows, labelled by `variant`.
 """
@@ -47,6 +49,7 @@ COUNTED_KEYS = ["experiment", *ROW_KEYS, "seed"]  # one counted run
 # paired in a significance test only when these agree.
 DRAW_TAGS = ("tag:candidate_set_hash", "tag:test_rows_hash")
 CANDIDATE_HASH = "tag:candidate_set_hash"
+DIGEST_TAG = "tag:submission_digest"  # the hash of the submission's files (its code)
 REDRAW_NOTE = "± std over seeds (includes candidate re-draws)"
 
 
@@ -156,10 +159,15 @@ def normalize_runs(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def counted_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """The runs that count: finished and complete; for each (experiment, submission,
-    version, config, seed) the latest such run."""
-    done = runs[runs["state"] == "finished"]
-    return done.sort_values("start_time").drop_duplicates(COUNTED_KEYS, keep="last").reset_index(drop=True)
+    """The runs that count: finished and complete; of each (experiment, submission,
+    version, config), only those of its newest code (the digest of its latest run);
+    for each seed the latest such run."""
+    done = runs[runs["state"] == "finished"].sort_values("start_time")
+    if DIGEST_TAG in done:
+        digest = done[DIGEST_TAG].fillna("")  # runs recorded before digests: one code
+        newest = digest.groupby([done[k] for k in COUNTED_KEYS[:-1]], dropna=False).transform("last")
+        done = done[digest == newest]
+    return done.drop_duplicates(COUNTED_KEYS, keep="last").reset_index(drop=True)
 
 
 def metric_columns(runs: pd.DataFrame) -> list[str]:

@@ -1,4 +1,5 @@
-"""Task: every metric of one task, with filters, sortable columns, a chart and CSV."""
+"""Task: every metric of one task, with filters (verified only among them), sortable
+columns, provenance badges, a chart and CSV."""
 import json
 
 import streamlit as st
@@ -6,18 +7,22 @@ import streamlit as st
 from benchmark.eval.registry import higher_is_better
 from benchmark.families import family_order
 from benchmark.paradigms import PARADIGM_ORDER
+from benchmark.spreadsheet import spreadsheet_csv
 from leaderboard import charts, tables, ui
 
 st.title("Task")
-snapshot, boards = ui.snapshot(), ui.boards()
-if not boards:
+snapshot = ui.snapshot()
+if not ui.boards():
     ui.no_runs_yet()
     st.stop()
 
+with st.sidebar:
+    st.header("Filters")
+    verified_only = ui.verified_only_filter()
+boards = ui.boards(verified_only)
 tasks = tables.task_list(snapshot.runs)
 tasks = tasks[tasks["experiment"].isin(boards)]
 with st.sidebar:
-    st.header("Filters")
     families = st.multiselect("family", sorted(tasks["family"].unique(), key=family_order), key="family")
     datasets = st.multiselect("dataset", sorted(tasks["dataset"].astype(str).unique()), key="dataset")
     paradigms = st.multiselect("paradigm", list(dict.fromkeys([*PARADIGM_ORDER, *sorted(
@@ -28,7 +33,7 @@ shown = tasks[(tasks["family"].isin(families) | (not families))
               & (tasks["dataset"].astype(str).isin(datasets) | (not datasets))]
 experiment = ui.pick_task(experiments=list(shown["experiment"]))
 if experiment is None:
-    st.info("No task matches the family and dataset filters.")
+    st.info("No task matches the filters (verified only, family, dataset).")
     st.stop()
 
 board = boards[experiment]
@@ -48,11 +53,14 @@ if filtered.empty:
     st.stop()
 metrics = tables.task_metrics(board)
 table = tables.task_table(filtered, metrics)
-st.dataframe(ui.styled(table), hide_index=True, width="stretch", column_config=ui.number_columns(table))
+table.insert(table.columns.get_loc("submission") + 1, "provenance", filtered["provenance"])
+st.dataframe(ui.styled(ui.with_provenance_badges(table)), hide_index=True, width="stretch",
+             column_config=ui.number_columns(table) | {"provenance": ui.provenance_column()})
 st.caption(" ".join(f"{note}." for note in (tables.std_note(board), tables.SIGNIFICANCE_NOTE) if note)
            + " Click a column header to sort.")
-st.download_button("Download CSV", table.to_csv(index=False).encode(), file_name=experiment.replace("/", "_") + ".csv",
-                   mime="text/csv")
+ui.provenance_legend()
+st.download_button("Download CSV", spreadsheet_csv(table).encode(),  # provenance by its plain name, as in the export
+                   file_name=experiment.replace("/", "_") + ".csv", mime="text/csv")
 
 metric = st.selectbox("chart metric", metrics, key="chart_metric")
 st.plotly_chart(charts.score_bars(filtered, metric, title=f"{experiment} — {metric}"), width="stretch")

@@ -403,8 +403,8 @@ class YesNoTuned(Recommender):
                 count += len(batch)
                 self._tokens += sum(len(ids) + lm.n_virtual for ids, _ in batch)
                 step += 1
-            ctx.log_metric("train.loss", total / max(count, 1), epoch)
-            ctx.log_metric("train.epoch_seconds", time.perf_counter() - started, epoch)
+            ctx.log_metric("loss", total / max(count, 1), epoch)
+            ctx.log_metric("epoch_seconds", time.perf_counter() - started, epoch)
 
     # --- scoring --------------------------------------------------------------------
     def _require_fit(self) -> YesNoLM:
