@@ -7,6 +7,7 @@ so pages must not modify what they get (copy first).
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
@@ -16,7 +17,14 @@ import streamlit as st
 from benchmark import paradigms
 from benchmark.eval.registry import display_digits
 from leaderboard import tables
+from leaderboard.export import PROVENANCE_BADGES, is_maintainer_run, provenance_badge, provenance_labels
 from leaderboard.snapshot import Snapshot, default_snapshot_dir, load_snapshot, snapshot_exists, snapshot_stamp
+
+VERIFIED_ONLY_HELP = ("Show only verified and sandboxed rows: both are runs the maintainer's own sandboxed harness "
+                      "made (verified: re-run from a submitter's bundle with `llm4rec verify` and found equal). "
+                      "Self-reported and unsandboxed rows are hidden, and ranks, Δ leader and the tests are "
+                      "recomputed among the rows shown.")
+
 
 def esc(text: object) -> str:
     """Text for st.markdown that renders literally: every Markdown, HTML and Streamlit
@@ -44,6 +52,11 @@ def _boards(folder: str, stamp: int) -> dict[str, pd.DataFrame]:
     return tables.all_leaderboards(_snapshot(folder, stamp))
 
 
+@st.cache_resource(show_spinner="Ranking…", max_entries=4)
+def _maintainer_boards(folder: str, stamp: int) -> dict[str, pd.DataFrame]:
+    return tables.all_leaderboards(maintainer_snapshot(_snapshot(folder, stamp), _boards(folder, stamp)))
+
+
 @st.cache_resource(max_entries=4)
 def _diagnostics(folder: str, stamp: int) -> dict[str, pd.DataFrame]:
     return tables.diagnostic_boards(_snapshot(folder, stamp).runs)
@@ -52,6 +65,20 @@ def _diagnostics(folder: str, stamp: int) -> dict[str, pd.DataFrame]:
 @st.cache_resource(max_entries=4)
 def _overview(folder: str, stamp: int) -> dict[str, pd.DataFrame]:
     return tables.overview_tables(_snapshot(folder, stamp), _boards(folder, stamp))
+
+
+@st.cache_resource(max_entries=4)
+def _maintainer_overview(folder: str, stamp: int) -> dict[str, pd.DataFrame]:
+    return tables.overview_tables(_snapshot(folder, stamp), _maintainer_boards(folder, stamp))
+
+
+def maintainer_snapshot(snapshot: Snapshot, boards: dict[str, pd.DataFrame]) -> Snapshot:
+    """The snapshot cut to the counted runs of verified and sandboxed rows. Ranked anew,
+    it is the verified-only leaderboard: the same rows, but the leader, Δ and the Holm
+    correction are those of the rows shown, not of hidden ones."""
+    kept = {run_id for board in boards.values()
+            for run_ids in board.loc[is_maintainer_run(board["provenance"]), "run_ids"] for run_id in run_ids}
+    return dataclasses.replace(snapshot, runs=snapshot.runs[snapshot.runs["run_id"].isin(kept)])
 
 
 def _key() -> tuple[str, int]:
@@ -67,8 +94,8 @@ def snapshot() -> Snapshot:
     return _snapshot(*_key())
 
 
-def boards() -> dict[str, pd.DataFrame]:
-    return _boards(*_key())
+def boards(verified_only: bool = False) -> dict[str, pd.DataFrame]:
+    return (_maintainer_boards if verified_only else _boards)(*_key())
 
 
 def diagnostics() -> dict[str, pd.DataFrame]:
@@ -76,8 +103,8 @@ def diagnostics() -> dict[str, pd.DataFrame]:
     return _diagnostics(*_key())
 
 
-def overview() -> dict[str, pd.DataFrame]:
-    return _overview(*_key())
+def overview(verified_only: bool = False) -> dict[str, pd.DataFrame]:
+    return (_maintainer_overview if verified_only else _overview)(*_key())
 
 
 def sidebar_info() -> None:
@@ -132,6 +159,40 @@ def mean_std_frame(board: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
 def badge(paradigm: str) -> str:
     """A colored Markdown badge (the paradigm comes from the store: escaped)."""
     return f":{paradigms.badge(paradigm)}-badge[{esc(paradigm)}]"
+
+
+def verified_only_filter() -> bool:
+    """The "verified only" toggle (off by default), where the caller's context puts it."""
+    return st.toggle("verified only", value=False, key="verified_only", help=VERIFIED_ONLY_HELP)
+
+
+def provenance_markdown(provenance: str) -> str:
+    """A row's provenance as a coloured Markdown badge (`:green-badge[✓ verified]`)."""
+    badge = provenance_badge(provenance)
+    return f":{badge.markdown_color}-badge[{esc(badge.label)}]"
+
+
+def with_provenance_badges(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy (the cached table stays as it is) whose provenance column holds the badge
+    labels that provenance_column() colours."""
+    return table.assign(provenance=provenance_labels(table["provenance"]))
+
+
+def provenance_column() -> dict:
+    """Column config that draws each provenance label as a coloured pill (a read-only
+    multiselect column), its legend in the header's tooltip."""
+    badges = PROVENANCE_BADGES.values()
+    legend = "\n".join(f"- **{esc(badge.label)}**: {esc(badge.meaning)}" for badge in badges)
+    return st.column_config.MultiselectColumn(
+        "provenance", options=[badge.label for badge in badges], color=[badge.color for badge in badges],
+        help="Where the row's numbers come from:\n" + legend)
+
+
+def provenance_legend() -> None:
+    """What each badge means, under the tables."""
+    lines = [f"{provenance_markdown(name)} {esc(badge.meaning)}" for name, badge in PROVENANCE_BADGES.items()]
+    st.caption("Provenance of each row (the weakest of its runs'):  \n" + "  \n".join(lines)
+               + "  \nSee docs/submitting.md and the Submit page.")
 
 
 def styled(frame: pd.DataFrame):

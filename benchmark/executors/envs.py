@@ -2,18 +2,28 @@
 
 One environment per distinct requirement list, keyed by a hash of the requirement
 lines, what the worker itself needs, the torch pin and the Python version. It lives in
-`$LLM4REC_ENVS/<key>` (default: `<llm4rec cache>/envs/<key>`), is built once with the
-harness's own interpreter (`python -m venv`, then `pip install`), and is reused by every
-later run. A `.complete` file written last marks a finished build; a half-built folder
-(an interrupted or failed build) is removed and built again. A lock file makes
+`$LLM4REC_ENVS/<key>` (default: `<llm4rec cache>/envs/<key>`), is built once with uv for
+the harness's own interpreter, and is reused by every later run:
+
+1. `uv venv`;
+2. `uv pip compile`: the requirements resolved into `requirements.lock`, every package
+   at an exact version (Environment.lock_file; a bundle carries it);
+3. `uv pip sync` of that lock: files hard-linked from uv's cache (shared by every
+   environment: `$LLM4REC_UV_CACHE`, default `<llm4rec cache>/uv`), bytecode compiled.
+
+uv does not read pip's configuration, so the sources pip is configured with (find-links,
+indexes, constraint files: on these machines the local CPU torch wheel) are passed to
+it explicitly. A `.complete` file written last marks a finished build; a half-built
+folder (an interrupted or failed build) is removed and built again. A lock file makes
 concurrent builds of the same environment wait for each other.
 
-The harness itself is never pip-installed there (its dependencies, numpy 2 and
-pandas 3 among them, would clash with what a submission pins): the worker imports
-`benchmark` through PYTHONPATH and needs only WORKER_REQUIREMENTS.
+The harness itself is never installed there (its dependencies, numpy 2 and pandas 3
+among them, would clash with what a submission pins): the worker imports `benchmark`
+through PYTHONPATH and needs only WORKER_REQUIREMENTS.
 """
 from __future__ import annotations
 
+import ast
 import fcntl
 import hashlib
 import json
@@ -22,7 +32,6 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections import deque
 from contextlib import contextmanager
@@ -36,16 +45,21 @@ from benchmark.paths import cache_dir
 # pandas, pydantic 2 and PyYAML. Unpinned, so that a submission's own pins decide.
 WORKER_REQUIREMENTS = ("numpy", "pandas", "pydantic>=2", "pyyaml")
 # torch from the local CPU wheel: an unpinned torch pulls a multi-GB CUDA build. Applied
-# as a pip constraint, so it only matters when something needs torch, and installed
-# first; a card that pins torch itself (torch==X) keeps its own pin.
+# as a constraint, so it only matters when something needs torch; a card that pins
+# torch itself (torch==X) keeps its own pin.
 TORCH_PIN = "torch==2.13.0"
-# Bump when the layout of an environment changes, so old ones are not reused.
-ENV_FORMAT = 1
+# Bump when the layout of an environment changes, so old ones are not reused
+# (2: built by uv, requirements.lock instead of pip's freeze.txt).
+ENV_FORMAT = 2
 COMPLETE = ".complete"
+LOCK_FILE = "requirements.lock"
+# uv's progress lines worth a line on the console (it prints them on stderr).
+_SHOWN = ("Resolved", "Downloading", "Prepared", "Installed", "Bytecode compiled", "warning")
+_INSTALL_HINT = "`pip install uv` (a dependency of llm4rec-bench: `pip install -e .` installs it)"
 
 
 class EnvironmentBuildError(RuntimeError):
-    """pip could not build a submission's environment; the message carries pip's output."""
+    """uv could not build a submission's environment; the message carries uv's output."""
 
 
 @dataclass(frozen=True)
@@ -60,12 +74,39 @@ class Environment:
     def python(self) -> Path:
         return self.folder / "bin" / "python"
 
+    @property
+    def lock_file(self) -> Path:
+        """The exact versions installed (a bundle carries it: docs/submitting.md)."""
+        return self.folder / LOCK_FILE
+
 
 def envs_root() -> Path:
     """Where environments live: $LLM4REC_ENVS, else <llm4rec cache>/envs."""
     root = Path(os.environ["LLM4REC_ENVS"]) if os.environ.get("LLM4REC_ENVS") else cache_dir() / "envs"
     root.mkdir(parents=True, exist_ok=True)
     return root
+
+
+def uv_cache_root() -> Path:
+    """uv's cache, shared by every environment: $LLM4REC_UV_CACHE, else <llm4rec cache>/uv.
+    Environments hard-link their files from it, which needs the same filesystem."""
+    root = Path(os.environ["LLM4REC_UV_CACHE"]) if os.environ.get("LLM4REC_UV_CACHE") else cache_dir() / "uv"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def uv_binary() -> str:
+    """The uv executable: the one the `uv` package installed, else uv on PATH."""
+    try:
+        from uv import find_uv_bin
+
+        return find_uv_bin()
+    except (ImportError, FileNotFoundError):  # the package, or its binary, is missing
+        pass
+    if found := shutil.which("uv"):
+        return found
+    raise EnvironmentBuildError(f"uv is not installed; it builds the environments of cards with "
+                                f"`requirements:`. Install it with {_INSTALL_HINT}")
 
 
 def normalize(requirements: Sequence[str]) -> tuple[str, ...]:
@@ -79,9 +120,9 @@ _NAMES_TORCH = re.compile(r"^torch(?![-_.\w])", re.IGNORECASE)  # "torch", "torc
 
 
 def install_plan(requirements: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
-    """(first, then, constraints): torch pinned and installed on its own first when a
-    line names it, then every line together with what the worker needs, under the
-    torch pin as a constraint (so no dependency can pull another torch)."""
+    """(first, then, constraints): torch pinned and listed first when a line names it,
+    then every line and what the worker needs; the torch pin is a constraint, so no
+    dependency can pull another torch. uv resolves first + then together."""
     lines = list(normalize(requirements))
     own_torch = [line for line in lines if _TORCH_LINE.match(line)]
     mentions_torch = any(_NAMES_TORCH.match(line) for line in lines)
@@ -106,7 +147,7 @@ def env_key(requirements: Sequence[str]) -> str:
 def ensure_env(requirements: Sequence[str], name: str = "submission",
                log: Callable[[str], None] | None = None) -> Environment:
     """The environment for these requirements: from the cache, else built now (with
-    progress). Raises EnvironmentBuildError with pip's message when pip fails."""
+    progress). Raises EnvironmentBuildError with uv's message when uv fails."""
     if log is None:
         from benchmark.progress import log
     lines = normalize(requirements)
@@ -122,12 +163,41 @@ def ensure_env(requirements: Sequence[str], name: str = "submission",
         started = time.perf_counter()
         _build(folder, lines, name, log)
         seconds = time.perf_counter() - started
-        freeze = _run([str(folder / "bin" / "python"), "-m", "pip", "freeze", "--all"]).stdout
-        (folder / "freeze.txt").write_text(freeze)
         marker.write_text(json.dumps({"requirements": list(lines), "build_seconds": seconds,
                                       "python": sys.version, "built_at": time.time()}, indent=2))
         log(f"{name}: environment {key} built in {seconds:.0f}s ({folder})")
         return Environment(key, folder, lines, True, seconds)
+
+
+def pip_settings() -> dict[str, list[str]]:
+    """pip's effective configuration (its files, then PIP_* variables, as `pip config
+    list` shows them), each value split into its entries; {} without pip."""
+    listed = _run([sys.executable, "-m", "pip", "config", "list"])
+    found: dict[tuple[str, str], list[str]] = {}
+    for line in listed.stdout.splitlines():  # e.g. global.find-links='/opt/wheels'
+        name, _, value = line.partition("=")
+        section, _, key = name.rpartition(".")
+        try:
+            found[section, key] = str(ast.literal_eval(value)).split()
+        except (ValueError, SyntaxError):
+            continue
+    settings: dict[str, list[str]] = {}
+    for section in ("global", "install", ":env:"):  # pip's precedence: later ones win
+        settings |= {key: value for (where, key), value in found.items() if where == section}
+    return settings
+
+
+def uv_source_options(settings: dict[str, list[str]]) -> list[str]:
+    """uv options for the package sources pip is configured with, and pip's rule for
+    several indexes: the best version from any of them (uv's default takes the first
+    index that has the package, which would hide PyPI's older releases)."""
+    options = ["--index-strategy", "unsafe-best-match"]
+    for key in ("index-url", "extra-index-url", "find-links"):
+        for value in settings.get(key, []):
+            options += [f"--{key}", value]
+    if settings.get("no-index", ["no"])[0].lower() in ("1", "true", "yes", "on"):
+        options.append("--no-index")
+    return options
 
 
 @contextmanager
@@ -144,69 +214,110 @@ def _locked(path: Path, log, name: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def write_lock(requirements: Sequence[str], folder: Path, name: str = "submission",
+               log: Callable[[str], None] | None = None) -> Path:
+    """Resolve the requirements (with what the worker needs, under the torch pin and
+    pip's constraint files) into `folder`/requirements.lock, without installing them."""
+    if log is None:
+        from benchmark.progress import log
+    return _write_lock(_Uv.for_build(name, log), normalize(requirements), folder)
+
+
 def _build(folder: Path, lines: tuple[str, ...], name: str, log) -> None:
     if folder.exists():
         log(f"{name}: removing an incomplete environment at {folder}")
         shutil.rmtree(folder)
-    log(f"{name}: building its environment {folder.name} ({len(lines)} requirements; "
+    uv = _Uv.for_build(name, log)
+    log(f"{name}: building its environment {folder.name} with uv ({len(lines)} requirements; "
         "first time only, later runs reuse it)")
+    if uv.cache.stat().st_dev != folder.parent.stat().st_dev:
+        log(f"{name}: uv's cache {uv.cache} is on another filesystem than {folder.parent}, so files are "
+            "copied rather than hard-linked ($LLM4REC_UV_CACHE moves the cache)")
     try:
-        venv = _run([sys.executable, "-m", "venv", str(folder)])
-        if venv.returncode != 0:
-            raise EnvironmentBuildError(f"{name}: `python -m venv {folder}` failed:\n{_tail(venv.stderr)}")
-        first, rest, constraints = install_plan(lines)
-        (folder / "llm4rec-requirements.txt").write_text("\n".join(first + rest) + "\n")
-        (folder / "llm4rec-constraints.txt").write_text("\n".join(constraints) + "\n")
-        python = str(folder / "bin" / "python")
-        base = [python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
-                "--progress-bar", "off"]
-        if constraints:
-            base += ["-c", str(folder / "llm4rec-constraints.txt")]
-        if first:
-            _pip(base + first, f"{name}: installing {' '.join(first)}", name, log)
-        _pip(base + rest, f"{name}: installing requirements", name, log)
+        uv("venv", ["--python", sys.executable, str(folder)], f"{name}: creating the virtualenv")
+        lock = _write_lock(uv, lines, folder)
+        packages = sum(1 for line in lock.read_text().splitlines() if line[:1].isalnum())
+        log(f"{name}: installing {packages} packages from {LOCK_FILE} (hard-linked from uv's cache), "
+            "then compiling their bytecode (a read-only environment cannot cache it later)")
+        uv("pip sync", [str(lock), "--python", str(folder / "bin" / "python"), "--link-mode", "hardlink",
+                        "--compile-bytecode", *uv.sources], f"{name}: installing")
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
 
 
-def _pip(command: list[str], description: str, name: str, log) -> None:
-    """Run pip with its progress on the harness's console; fail with its stderr."""
-    from benchmark.progress import track
-
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               stdin=subprocess.DEVNULL, env=_pip_environment())
-    errors: deque[str] = deque(maxlen=60)
-    reader = threading.Thread(target=lambda: errors.extend(process.stderr), daemon=True)
-    reader.start()
-    interesting = ("Collecting", "Installing collected", "Successfully installed", "ERROR")
-    try:
-        for line in track(process.stdout, description):
-            if line.startswith(interesting):
-                log(f"  {line.rstrip()}")
-    except BaseException:
-        process.kill()
-        raise
-    code = process.wait()
-    reader.join()
-    if code != 0:
-        message = "".join(errors).strip() or "(pip printed nothing on stderr)"
-        raise EnvironmentBuildError(
-            f"{name}: building its environment failed: `pip install` exited with code {code}:\n"
-            f"{_tail(message)}")
+def _write_lock(uv: _Uv, lines: tuple[str, ...], folder: Path) -> Path:
+    """`uv pip compile` for the harness's interpreter (the environment's base): one
+    `name==version` line per package, no annotations (they would name this machine's
+    paths in a bundle)."""
+    first, rest, constraints = install_plan(lines)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "llm4rec-requirements.txt").write_text("\n".join(first + rest) + "\n")
+    (folder / "llm4rec-constraints.txt").write_text("\n".join(constraints) + "\n")
+    constraint_files = [str(folder / "llm4rec-constraints.txt"), *uv.settings.get("constraint", [])]
+    uv("pip compile", [str(folder / "llm4rec-requirements.txt"), "--output-file", str(folder / LOCK_FILE),
+                       "--python", sys.executable, "--no-header", "--no-annotate",
+                       *(option for path in constraint_files for option in ("--constraint", path)),
+                       *uv.sources], f"{uv.name}: resolving its requirements")
+    return folder / LOCK_FILE
 
 
-def _pip_environment() -> dict[str, str]:
+@dataclass(frozen=True)
+class _Uv:
+    """Runs uv subcommands for one build, with pip's package sources: uv's progress on
+    the harness's console, a failure raised as EnvironmentBuildError with the tail of
+    what uv printed."""
+    binary: str
+    cache: Path
+    settings: dict[str, list[str]]  # pip's configuration (pip_settings)
+    name: str
+    log: Callable[[str], None]
+
+    @classmethod
+    def for_build(cls, name: str, log: Callable[[str], None]) -> _Uv:
+        return cls(uv_binary(), uv_cache_root(), pip_settings(), name, log)
+
+    @property
+    def sources(self) -> list[str]:
+        return uv_source_options(self.settings)
+
+    def __call__(self, subcommand: str, arguments: list[str], description: str) -> None:
+        from benchmark.progress import track
+
+        # --no-config: pip's settings, passed explicitly, are the only configuration.
+        command = [self.binary, *subcommand.split(), "--no-config", "--cache-dir", str(self.cache), *arguments]
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                   stdin=subprocess.DEVNULL, env=_installer_environment(self.settings))
+        printed: deque[str] = deque(maxlen=60)
+        try:
+            for line in track(process.stderr, description):  # uv reports on stderr
+                printed.append(line)
+                if line.startswith(_SHOWN):
+                    self.log(f"  {line.rstrip()}")
+        except BaseException:
+            process.kill()
+            raise
+        code = process.wait()
+        if code != 0:
+            message = "".join(printed).strip() or "(uv printed nothing)"
+            raise EnvironmentBuildError(
+                f"{self.name}: building its environment failed: `uv {subcommand}` exited with code {code}:\n"
+                f"{_tail(message)}")
+
+
+def _installer_environment(settings: dict[str, list[str]] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     for variable in ("PYTHONPATH", "PYTHONHOME", "PIP_USER", "VIRTUAL_ENV"):
         env.pop(variable, None)
     env["PYTHONNOUSERSITE"] = "1"
+    if settings and settings.get("cert") and "SSL_CERT_FILE" not in env:
+        env["SSL_CERT_FILE"] = settings["cert"][0]  # pip's certificate bundle, for uv too
     return env
 
 
 def _run(command: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                          env=_pip_environment())
+                          env=_installer_environment())
 
 
 def _tail(text: str, lines: int = 25, chars: int = 3000) -> str:
