@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
@@ -20,49 +19,8 @@ from benchmark import paradigms
 from benchmark.families import family_order
 from benchmark.spreadsheet import spreadsheet_csv
 from leaderboard import tables
+from leaderboard.tables import PROVENANCE_BADGES, provenance_badge, provenance_labels
 from leaderboard.snapshot import Snapshot
-
-
-# ---------------------------------------------------------------- provenance badges
-
-
-@dataclass(frozen=True)
-class ProvenanceBadge:
-    label: str
-    color: str  # hex, for the HTML export and the app's table cells
-    markdown_color: str  # a Streamlit Markdown badge colour (`:green-badge[…]`)
-    meaning: str  # plain text: shown in every format
-
-
-# Strongest first (tables.PROVENANCES is weakest first). Each colour is the badge's own
-# (no text colour of the app's tables): the browser test finds painted badges by it.
-PROVENANCE_BADGES = {
-    "verified": ProvenanceBadge("✓ verified", "#1a7f37", "green",
-                                "re-run by the maintainer from the submitter's bundle (llm4rec verify) "
-                                "and found equal"),
-    "sandboxed": ProvenanceBadge("sandboxed", "#0969da", "blue",
-                                 "run by this store's own harness in the sandbox (the maintainer's own runs)"),
-    "unsandboxed": ProvenanceBadge("unsandboxed", "#bc4c00", "orange",
-                                   "run with --no-sandbox, or recorded before runs carried the sandbox tag"),
-    "self-reported": ProvenanceBadge("self-reported", "#57606a", "gray",
-                                     "imported from a submitter's bundle without a re-run (llm4rec store import)"),
-}
-# What "verified only" keeps: numbers the maintainer's own sandboxed harness produced.
-MAINTAINER_PROVENANCES = ("verified", "sandboxed")
-_UNKNOWN_BADGE = ProvenanceBadge("?", "#6e7781", "gray", "unknown provenance")
-
-
-def provenance_badge(provenance: object) -> ProvenanceBadge:
-    return PROVENANCE_BADGES.get(str(provenance), _UNKNOWN_BADGE)
-
-
-def provenance_labels(provenance: pd.Series) -> pd.Series:
-    """"verified" -> "✓ verified": the badge text the app and the Markdown show."""
-    return provenance.map(lambda value: provenance_badge(value).label)
-
-
-def is_maintainer_run(provenance: pd.Series) -> pd.Series:
-    return provenance.isin(MAINTAINER_PROVENANCES)
 
 
 FORMATS = ("html", "md", "csv")

@@ -8,6 +8,7 @@ hyperparameters (a budget study) are separate rows, labelled by the `variant` co
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 import re
 
 import numpy as np
@@ -26,8 +27,50 @@ REFERENCE_SUBMISSIONS = ("random", "pop")
 ACCELERATOR = "tag:env.accelerator"
 SANDBOX_TAG = "tag:sandbox"  # "false" for runs made with --no-sandbox
 PROVENANCE_TAG = "tag:provenance"  # "verified", "self-reported" (benchmark.tracking.manifest)
-# A row's provenance, weakest first: the weakest of its runs (docs/submitting.md).
-PROVENANCES = ("self-reported", "unsandboxed", "sandboxed", "verified")
+
+
+@dataclass(frozen=True)
+class ProvenanceBadge:
+    label: str
+    color: str  # hex, for the HTML export and the app's table cells
+    markdown_color: str  # a Streamlit Markdown badge colour (`:green-badge[…]`)
+    meaning: str  # plain text: shown in every format
+
+
+# Where a row's numbers come from (row_provenance), strongest first. Each colour is the
+# badge's own (no text colour of the app's tables): the browser test finds badges by it.
+PROVENANCE_BADGES = {
+    "verified": ProvenanceBadge("✓ verified", "#1a7f37", "green",
+                                "re-run by the maintainer from the submitter's bundle (llm4rec verify) "
+                                "and found equal"),
+    "sandboxed": ProvenanceBadge("sandboxed", "#0969da", "blue",
+                                 "run by this store's own harness in the sandbox (the maintainer's own runs)"),
+    "unsandboxed": ProvenanceBadge("unsandboxed", "#bc4c00", "orange",
+                                   "run with --no-sandbox, or recorded before runs carried the sandbox tag"),
+    "self-reported": ProvenanceBadge("self-reported", "#57606a", "gray",
+                                     "imported from a submitter's bundle without a re-run (llm4rec store import)"),
+}
+# What "verified only" keeps: numbers the maintainer's own sandboxed harness produced.
+MAINTAINER_PROVENANCES = ("verified", "sandboxed")
+_UNKNOWN_BADGE = ProvenanceBadge("?", "#6e7781", "gray", "unknown provenance")
+
+
+def provenance_badge(provenance: object) -> ProvenanceBadge:
+    return PROVENANCE_BADGES.get(str(provenance), _UNKNOWN_BADGE)
+
+
+def provenance_labels(provenance: pd.Series) -> pd.Series:
+    """"verified" -> "✓ verified": the badge text the app and the Markdown show."""
+    return provenance.map(lambda value: provenance_badge(value).label)
+
+
+def is_maintainer_run(provenance: pd.Series) -> pd.Series:
+    return provenance.isin(MAINTAINER_PROVENANCES)
+
+
+# A row's provenance is the weakest of its runs' (docs/submitting.md): weakest first.
+PROVENANCES = tuple(reversed(PROVENANCE_BADGES))
+
 SIZE_BUCKETS = ("< 1M", "1M–100M", "100M–1B", "≥ 1B", "unknown")
 SIGNIFICANCE_NOTE = ("vs leader: paired t-test on the main score's per-user values (CTR: per-user AUC), over the "
                      "seeds a row shares with the leader, matched seed by seed (the same candidate sets); "

@@ -17,7 +17,7 @@ import streamlit as st
 from benchmark import paradigms
 from benchmark.eval.registry import display_digits
 from leaderboard import tables
-from leaderboard.export import PROVENANCE_BADGES, is_maintainer_run, provenance_badge, provenance_labels
+from leaderboard.tables import PROVENANCE_BADGES, is_maintainer_run, provenance_badge, provenance_labels
 from leaderboard.snapshot import Snapshot, default_snapshot_dir, load_snapshot, snapshot_exists, snapshot_stamp
 
 VERIFIED_ONLY_HELP = ("Show only verified and sandboxed rows: both are runs the maintainer's own sandboxed harness "

@@ -5,20 +5,18 @@ trip through the same manifest format."""
 from __future__ import annotations
 
 import json
-import shutil
 import tarfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
-from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from benchmark.bundles import BundleError, import_bundle, submit, verify
 from benchmark.cli import app
 from benchmark.tracking import ResultsStore
-from benchmark.tracking.manifest import MANIFEST, export_store, read_manifest
+from benchmark.tracking.manifest import MANIFEST, read_manifest
 from benchmark.tracking.results import counted_runs, read_runs
 from conftest import shipped, synthetic_task
 

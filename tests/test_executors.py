@@ -23,9 +23,9 @@ from benchmark.api.types import Catalog, TrainData, ValidationSet
 from benchmark.data import prepare
 from benchmark.data.views import build_views
 from benchmark.executors import build_model, protocol
-from benchmark.executors.envs import (EnvironmentBuildError, ensure_env, env_key, envs_root,
+from benchmark.executors.envs import (ensure_env, env_key, envs_root,
                                       install_plan)
-from benchmark.executors.isolated import SubprocessRecommender, WorkerCrashed, WorkerError
+from benchmark.executors.isolated import SubprocessRecommender, WorkerError
 from benchmark.executors.watchdog import process_tree
 from benchmark.recommendations import RecommendationReader, RecommendationScorer
 from benchmark.runner import evaluate

@@ -400,7 +400,8 @@ def _html_row(page: str, submission: str) -> str:
 
 
 def test_export_carries_the_provenance_badge(snap, tmp_path):
-    from leaderboard.export import PROVENANCE_BADGES, export
+    from leaderboard.export import export
+    from leaderboard.tables import PROVENANCE_BADGES
 
     export(snap, tmp_path, ["html", "md", "csv"])
     page = (tmp_path / "leaderboard.html").read_text()
@@ -531,7 +532,7 @@ def leader_line(app, experiment: str) -> str:
 
 
 def test_overview_shows_provenance_badges_and_verified_only(app):
-    from leaderboard.export import PROVENANCE_BADGES
+    from leaderboard.tables import PROVENANCE_BADGES
 
     page(app, "overview")
     assert app.toggle(key="verified_only").value is False  # off by default
@@ -681,7 +682,7 @@ def parses_as_llm4rec(command: str) -> bool:
 
 
 def test_submit_page_walks_through_submit_and_verify(app):
-    from leaderboard.export import PROVENANCE_BADGES
+    from leaderboard.tables import PROVENANCE_BADGES
     from leaderboard.ui import esc, provenance_markdown
 
     page(app, "submit")

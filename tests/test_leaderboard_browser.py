@@ -169,7 +169,7 @@ def badge_pixels(page, color: str) -> int:
 
 def test_chromium_shows_provenance_badges_and_verified_only(served, tmp_path):
     sync_playwright = _require_browser()
-    from leaderboard.export import PROVENANCE_BADGES
+    from leaderboard.tables import PROVENANCE_BADGES
     from test_leaderboard import HOSTILE, SELF_REPORTED, VERIFIED, ZS
 
     url, _ = served

@@ -4,7 +4,6 @@ tables read from the merged store equal the source's."""
 from __future__ import annotations
 
 import pandas as pd
-import pytest
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 

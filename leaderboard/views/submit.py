@@ -4,7 +4,7 @@ maintainer's verify; then what each provenance badge means."""
 import streamlit as st
 
 from leaderboard import ui
-from leaderboard.export import PROVENANCE_BADGES
+from leaderboard.tables import PROVENANCE_BADGES
 
 # One example throughout, so that each command can be copied as it stands. `--archive`
 # writes the .tar.gz at exactly the --out path: the name `verify` reads.

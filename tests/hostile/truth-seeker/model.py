@@ -3,7 +3,6 @@ import gc
 import glob
 import io
 import json
-import os
 import socket
 import sqlite3
 import subprocess
