@@ -71,10 +71,6 @@ class Bundle:
     def info(self) -> dict[str, Any]:
         return self.manifest["bundle"]
 
-    @property
-    def submission(self) -> Submission:
-        return Submission(self.folder / CODE_FOLDER / self.info["folder"])
-
     def hash(self) -> str:
         """sha256 over every file of the bundle (its path and content), manifest included."""
         digest = hashlib.sha256()
@@ -302,7 +298,7 @@ def verify(path: str | Path, tracking_uri: str | None = None, sample_seeds: int 
     with open_bundle(path) as bundle:
         check_bundle(bundle, store, log)
         chosen = _sample(bundle.runs, sample_seeds)
-        submission = bundle.submission
+        submission = _bundled_submission(bundle)
         with tempfile.TemporaryDirectory(prefix="llm4rec-verify-") as tmp:
             uri = f"sqlite:///{Path(tmp) / 'store.db'}"
             for task_id, seeds in _by_task(chosen).items():

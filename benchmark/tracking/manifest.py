@@ -32,7 +32,7 @@ import pandas as pd
 import benchmark
 from benchmark.specs import SpecError
 from benchmark.tracking.results import PER_USER_ARTIFACT, counted_runs, read_runs
-from benchmark.tracking.store import ResultsStore
+from benchmark.tracking.store import ResultsStore, metric_name
 
 FORMAT = "llm4rec-results"
 FORMAT_VERSION = 1
@@ -108,7 +108,7 @@ def export_runs(store: ResultsStore, out: Path, runs: pd.DataFrame | None = None
             experiment=row["experiment"], run_name=run.info.run_name or "",
             tags={k: v for k, v in run.data.tags.items() if not k.startswith(LOCAL_TAGS)},
             params=dict(run.data.params),
-            metrics={_metric_name(k): v for k, v in run.data.metrics.items() if not k.startswith("train/")},
+            metrics={metric_name(k): v for k, v in run.data.metrics.items() if not k.startswith("train/")},
             per_user=f"{relative}/{PER_USER_ARTIFACT}", per_user_sha256=sha256_file(folder / PER_USER_ARTIFACT),
             artifacts=tuple(f"{relative}/{name}" for name in kept[1:])))
         log(f"export: {entries[-1].label}")
@@ -118,10 +118,6 @@ def export_runs(store: ResultsStore, out: Path, runs: pd.DataFrame | None = None
 def _folder_name(number: int, row: pd.Series) -> str:
     text = f"{number:04d}-{row['task']}-{row['submission']}-seed{int(row['seed'])}"
     return re.sub(r"[^A-Za-z0-9._-]", "_", text)[:150]
-
-
-def _metric_name(key: str) -> str:
-    return key.replace("_at_", "@")
 
 
 def write_manifest(out: Path, entries: list[RunEntry], extra: dict[str, Any] | None = None) -> Path:
