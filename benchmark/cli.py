@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from benchmark.datasets_cli import datasets_app  # Typer only: its commands import lazily
 from benchmark.specs import SpecError
 from benchmark.study.cli import study_app  # Typer only: its commands import lazily
 from leaderboard.cli import leaderboard_app  # Typer only: its commands import lazily
@@ -22,6 +23,7 @@ assets_app = typer.Typer(help="Offline assets (datasets, models) taken from pack
 store_app = typer.Typer(help="The results store (MLflow): merge, export and import runs, end stale ones.",
                         no_args_is_help=True)
 app.add_typer(assets_app, name="assets")
+app.add_typer(datasets_app, name="datasets")
 app.add_typer(store_app, name="store")
 app.add_typer(leaderboard_app, name="leaderboard")
 app.add_typer(study_app, name="study")
@@ -53,15 +55,18 @@ def _fail(message: str) -> None:
 
 @app.command()
 def tasks(task: Annotated[Optional[str], typer.Argument(
-        help="Show one task's spec and data summary (prepares its data).")] = None) -> None:
-    """List the tasks (each broken task file after them, with its reason: exit 1), or
-    show one task's spec and data summary."""
+        help="Show one task's spec and data summary (prepares its data).")] = None,
+          output: Annotated[Format, typer.Option(
+              "--format", help="The list as a table (default) or json (csv: as table).")] = Format.table) -> None:
+    """List the tasks, with whether each one's data is here and if not how to get it
+    (each broken task file after them, with its reason: exit 1), or show one task's spec
+    and data summary."""
     from benchmark.data import prepare
     from benchmark.progress import log
     from benchmark.tasks import load_task
 
     if task is None:
-        _list_tasks()
+        _list_tasks(as_json=output == Format.json)
         return
     try:
         spec = load_task(task)
@@ -70,24 +75,36 @@ def tasks(task: Annotated[Optional[str], typer.Argument(
         _fail(str(error))
 
 
-def _list_tasks() -> None:
+def _list_tasks(as_json: bool = False) -> None:
     """Every task that loads, then each broken one (its file and the reason): one bad
     YAML file does not hide the others. Exits 1 if any is broken."""
     from rich.markup import escape
 
+    from benchmark.data.datasets.registry import data_status
     from benchmark.tasks import available_tasks, load_task_file
 
-    table = Table("task", "family", "version", "dataset", "main score", "seeds", "file")
-    broken = []
+    rows, broken = [], []
     for task_id, path in available_tasks().items():
         try:
             spec = load_task_file(path, expected_id=task_id)
         except SpecError as error:  # its message names the file and the field
             broken.append(str(error))
             continue
-        table.add_row(escape(task_id), spec.family, str(spec.version), escape(spec.dataset.name),
-                      escape(spec.main_score), str(spec.seeds), escape(str(path)))
-    out.print(table)
+        dataset = spec.dataset
+        rows.append({"task": task_id, "family": spec.family, "version": spec.version, "dataset": dataset.name,
+                     "category": dataset.category, "main_score": spec.main_score, "seeds": spec.seeds,
+                     "data": "generated" if dataset.synthetic else data_status(dataset.name, dataset.path,
+                                                                               dataset.category),
+                     "file": str(path)})
+    if as_json:
+        print(json.dumps(rows, indent=2))
+    else:
+        table = Table("task", "family", "version", "dataset", "data", "main score", "seeds", "file")
+        for row in rows:
+            named = row["dataset"] + (f" ({row['category']})" if row["category"] else "")
+            table.add_row(escape(row["task"]), row["family"], str(row["version"]), escape(named),
+                          escape(row["data"]), escape(row["main_score"]), str(row["seeds"]), escape(row["file"]))
+        out.print(table)
     for reason in broken:
         _error(f"broken task {reason}")
     if broken:

@@ -48,8 +48,40 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
     return data
 
 
+def read_with_includes(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A YAML mapping with its `include:` resolved (lm-evaluation-harness style): the
+    included file (a path relative to this one; it may include another) gives the
+    defaults, this file's fields override them; mappings merge field by field (see
+    merge_fields), lists and values are replaced."""
+    data = read_yaml_mapping(path)
+    include = data.pop("include", None)
+    if include is None:
+        return data
+    if not isinstance(include, str):
+        raise SpecError(f"{path}: field 'include': a path to a YAML file, got {include!r}")
+    base = (path.parent / include).resolve()
+    if base in _seen or base == path.resolve():
+        raise SpecError(f"{path}: field 'include': {include} includes itself (through {' -> '.join(map(str, _seen))})")
+    if not base.is_file():
+        raise SpecError(f"{path}: field 'include': no file {base}")
+    return merge_fields(read_with_includes(base, (*_seen, path.resolve())), data)
+
+
+def merge_fields(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`override` over `base`, mapping by mapping; a mapping with another `method` (a
+    split of another kind) replaces the base's whole, as its fields differ."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) \
+                and value.get("method", merged[key].get("method")) == merged[key].get("method"):
+            merged[key] = merge_fields(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def load_spec(model: type[Model], path: Path, overrides: dict[str, Any] | None = None) -> Model:
-    data = read_yaml_mapping(path) | (overrides or {})
+    data = read_with_includes(path) | (overrides or {})
     try:
         return model.model_validate(data)
     except ValidationError as error:

@@ -42,11 +42,14 @@ class Catalog:
 
     def item_texts(self) -> list[str]:
         """Each item as text for text and LLM models: its title with the release year
-        when known ("Toy Story (1995)"), else "item <original id>"."""
+        when known ("Toy Story (1995)"), else "item <original id>" (also for an item whose
+        title is missing: Amazon metadata lacks many)."""
         items = self.items
+        fallback = "item " + items["original_id"].astype(str)
         if "title" not in items:
-            return [f"item {original}" for original in items["original_id"].astype(str)]
-        texts = items["title"].astype(str)
+            return fallback.tolist()
+        titled = items["title"].notna() & (items["title"].astype(str).str.strip() != "")
+        texts = items["title"].astype(str).where(titled, fallback)
         if "release_year" in items:
             year = items["release_year"].astype(str).str.strip()
             known = ~year.isin(["", "nan", "None", "<NA>", "0"])

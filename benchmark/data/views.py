@@ -106,7 +106,9 @@ def next_items(which: int, part: np.ndarray, seq: pd.DataFrame) -> EvalSet:
     bounds = _user_bounds(seq)
     rows = np.flatnonzero(part == which)
     users = np.searchsorted(bounds, rows, side="right") - 1
-    histories = [readonly(items[bounds[u]:row]) for u, row in zip(users, rows)]
+    # Slices of a read-only view are read-only views; Python ints slice fastest.
+    history_of = readonly(items)
+    histories = [history_of[start:row] for start, row in zip(bounds[users].tolist(), rows.tolist())]
     return EvalSet(readonly(users.astype("int64")), histories, readonly(items[rows].astype("int64")))
 
 

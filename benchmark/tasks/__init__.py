@@ -10,12 +10,16 @@ from benchmark.tasks.schema import TaskSpec
 __all__ = ["TaskSpec", "available_tasks", "load_task", "load_task_file"]
 
 
+TEMPLATES = "templates"  # tasks/templates/: family templates that task files `include:`
+
+
 def available_tasks() -> dict[str, Path]:
     """task id -> file, for tasks/<family>/<dataset>.yaml in every task folder."""
     found: dict[str, Path] = {}
     for root in search_dirs("LLM4REC_TASKS", "tasks"):
         for path in sorted(root.glob("*/*.yaml")):
-            found.setdefault(f"{path.parent.name}/{path.stem}", path)
+            if path.parent.name != TEMPLATES:
+                found.setdefault(f"{path.parent.name}/{path.stem}", path)
     return found
 
 

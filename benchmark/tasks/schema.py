@@ -42,9 +42,20 @@ class DatasetSpec(Strict):
     # A folder of source files, read by the format that recognises it (benchmark/data/datasets);
     # None means a registered dataset.
     path: str | None = None
+    # A part of a multi-part source (an Amazon category, e.g. Beauty).
+    category: str | None = None
+    # Tabular files (bring your own): canonical column -> the file's column, e.g.
+    # {user: customer_id, item: sku, timestamp: ts, rating: stars, title: name}.
+    columns: dict[str, str] | None = None
     synthetic: SyntheticSpec | None = None
     implicit: ImplicitSpec | None = None
     filters: FilterSpec = FilterSpec()
+
+    def selection(self):
+        """What the dataset's format reads beyond the folder (benchmark.data.datasets.Selection)."""
+        from benchmark.data.datasets.formats import Selection
+
+        return Selection(self.category, tuple(sorted((self.columns or {}).items())))
 
 
 class LeaveOneOutSplit(Strict):
@@ -206,7 +217,25 @@ class TaskSpec(Strict):
             raise ValueError(f"task id '{self.task}' must start with its family '{self.family}/'")
         if self.dataset.path and self.dataset.synthetic:
             raise ValueError("dataset: give either 'path' or 'synthetic', not both")
+        if not self.dataset.synthetic:
+            self._check_dataset_fields()
         return self
+
+    def _check_dataset_fields(self) -> None:
+        """The registry knows a dataset's parts and whether it has times: a category it
+        lacks, or a chronological split on data without timestamps, fails at load."""
+        from benchmark.data.datasets import DATASETS, timestamps_of
+
+        if self.dataset.name in DATASETS:
+            DATASETS[self.dataset.name].check_category(self.dataset.category)
+        if self._chronological():
+            known, where = timestamps_of(self.dataset.name, self.dataset.path, self.dataset.selection())
+            if known is False:
+                raise ValueError(f"split.method '{self.split.method}' orders interactions by time, but {where} has "
+                                 f"no timestamps; use split.method ratio with order random")
+
+    def _chronological(self) -> bool:
+        return self.split.method in ("leave_one_out", "global_time") or getattr(self.split, "order", None) == "time"
 
     @property
     def experiment_name(self) -> str:

@@ -3,6 +3,7 @@ canonical raw tables (benchmark.data.dataset.RawDataset)."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 
@@ -37,31 +38,94 @@ def as_numbers(values: pd.Series, path: Path, column: str, required: bool = Fals
     return numbers
 
 
+@dataclass(frozen=True)
+class Selection:
+    """What a task picks from a source folder besides the folder: the part of a
+    multi-part source (an Amazon category) and, for tabular files, which source column
+    holds each canonical one (`user`, `item`, `timestamp`, `rating`, `title`, ...)."""
+
+    category: str | None = None
+    columns: tuple[tuple[str, str], ...] = ()  # (canonical, source) pairs
+
+    @property
+    def column_map(self) -> dict[str, str]:
+        return dict(self.columns)
+
+    def key(self) -> str:
+        """Part of the raw cache key: the same files read with another selection differ."""
+        return f"category={self.category}|columns={sorted(self.columns)}"
+
+
+ALL = Selection()
+
+
 class DatasetFormat(ABC):
     """One way source files are laid out (RecBole atomic files, MovieLens `.dat`, ...).
 
     A subclass names its files by pattern and implements `read`; the harness keys the raw
-    cache on the sha256 of `source_files`, so `read` must depend on those files only."""
+    cache on the sha256 of `source_files` and the selection, so `read` must depend on
+    those only. A multi-part format writes `{category}` in its patterns (every part when
+    no category is selected). Files may be gzip-compressed (`.gz`): readers open them
+    through `benchmark.data.datasets.readers.open_text`."""
 
     name: str  # the registry key, e.g. "recbole-atomic"
     description: str  # one line for listings
     required: tuple[str, ...]  # file-name patterns that must each match a file
     optional: tuple[str, ...] = ()  # file-name patterns read when present
+    multi_part: bool = False  # the patterns hold {category}; a task names its category
+    timestamps: bool = True  # whether its interactions carry times (chronological splits need them)
+    # Where the times come from, or what the interaction file holds instead, for the
+    # error a chronological task on it gets: e.g. "BX-Book-Ratings.csv: User-ID;ISBN;Book-Rating".
+    time_field: str = "timestamp"
 
-    def source_files(self, folder: Path) -> list[Path]:
+    def patterns(self, selection: Selection = ALL) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(required, optional) patterns with the selected category filled in."""
+        part = selection.category or "*"
+        return (tuple(p.replace("{category}", part) for p in self.required),
+                tuple(p.replace("{category}", part) for p in self.optional))
+
+    def source_files(self, folder: Path, selection: Selection = ALL) -> list[Path]:
         """The files of `folder` this format reads (required and optional), by name."""
-        patterns = self.required + self.optional
+        required, optional = self.patterns(selection)
         return sorted(p for p in folder.iterdir()
-                      if p.is_file() and any(fnmatchcase(p.name, pattern) for pattern in patterns))
+                      if p.is_file() and any(fnmatchcase(p.name, pattern) for pattern in required + optional))
 
-    def missing(self, folder: Path) -> list[str]:
+    def missing(self, folder: Path, selection: Selection = ALL) -> list[str]:
         """The required patterns that no file of `folder` matches."""
         names = [p.name for p in folder.iterdir() if p.is_file()]
-        return [pattern for pattern in self.required
+        return [pattern for pattern in self.patterns(selection)[0]
                 if not any(fnmatchcase(name, pattern) for name in names)]
 
-    def recognises(self, folder: Path) -> bool:
-        return not self.missing(folder)
+    def recognises(self, folder: Path, selection: Selection = ALL) -> bool:
+        return not self.missing(folder, selection)
+
+    def categories(self, folder: Path) -> list[str]:
+        """The parts of a multi-part source present in `folder` (by its first required pattern)."""
+        if not self.multi_part or not folder.is_dir():
+            return []
+        head, _, tail = self.required[0].partition("{category}")
+        fixed = tail.rstrip("*")  # e.g. "reviews_{category}_5.json*": the part is up to "_5.json"
+        found = set()
+        for path in folder.iterdir():
+            rest = path.name[len(head):] if path.name.startswith(head) else ""
+            end = rest.find(fixed) if tail.endswith("*") else (len(rest) - len(fixed) if rest.endswith(fixed) else -1)
+            if end > 0:
+                found.add(rest[:end])
+        return sorted(c for c in found if c)
+
+    def has_timestamps(self, selection: Selection = ALL) -> bool:
+        return self.timestamps
+
+    def timestamp_field(self, selection: Selection = ALL) -> str:
+        return self.time_field
+
+    def check(self, selection: Selection) -> None:
+        """A SpecError when the selection does not fit the format (a part it lacks, ...)."""
+        if selection.category and not self.multi_part:
+            raise SpecError(f"dataset.category: the format {self.name} has no parts")
+        if selection.columns:
+            raise SpecError(f"dataset.columns: the format {self.name} has fixed columns; "
+                            f"columns map the tabular format's files only")
 
     def needs(self) -> str:
         """What a folder in this format holds, for error messages and docs."""
@@ -69,8 +133,9 @@ class DatasetFormat(ABC):
         return f"{self.name}: {', '.join(self.required)}{optional}"
 
     @abstractmethod
-    def read(self, folder: Path, name: str) -> RawDataset:
+    def read(self, folder: Path, name: str, selection: Selection = ALL) -> RawDataset:
         """The canonical raw tables: interactions(user, item as original ids in text,
-        timestamp as numbers (never text: "1000" sorts before "997"), [rating], row = the
-        original row order), items(item, ...) or None, users(user, ...) or None. Errors
+        timestamp as numbers (never text: "1000" sorts before "997"; NaN in every row
+        where the format has no times), [rating], row = the original row order),
+        items(item, [title], other text...) or None, users(user, ...) or None. Errors
         are DataFileError naming the file, line or field at fault."""
