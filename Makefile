@@ -53,6 +53,7 @@ test: setup
 perf: setup
 	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[perf]"
 	$(BIN)/python perf/evaluator.py
+	$(BIN)/python perf/data_scale.py
 	$(BIN)/python perf/leaderboard.py
 	$(BIN)/python perf/sandbox.py
 

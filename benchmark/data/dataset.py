@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -249,7 +250,7 @@ def release_unused_memory() -> None:
         _malloc_trim(0)
 
 
-def _glibc_malloc_trim():
+def _glibc_malloc_trim() -> Callable[[int], int] | None:
     try:
         return ctypes.CDLL(None).malloc_trim  # glibc only; elsewhere nothing to do
     except (AttributeError, OSError):
