@@ -57,6 +57,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from rss import reset_peak, rss_kb  # perf/rss.py: this script's folder is on sys.path
 
 REPO = Path(__file__).resolve().parents[1]
 HEADER = "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
@@ -65,19 +66,6 @@ RECBOLE_SIZES = (1_000_000, 5_000_000)
 SEED = 0
 
 
-def _rss_kb(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} missing from /proc/self/status")
-
-
-def _reset_peak() -> int:
-    """Reset VmHWM to the current RSS (Linux); return that RSS in kB."""
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-    return _rss_kb("VmRSS")
 
 
 # --- the data --------------------------------------------------------------------------
@@ -157,12 +145,12 @@ def ours_child(folder: Path, name: str) -> dict:
         os.environ["LLM4REC_CACHE"] = scratch  # empty: nothing is reused
         # Warm-up on a small dataset: code paged in, lazy imports done (they are not data).
         build_views(*run(dataset_folder(20_000, SEED + 1, Path(scratch), quiet=True), "scale-20000"))
-        base = _reset_peak()
+        base = reset_peak()
         start, cpu = time.perf_counter(), time.process_time()
         task, prepared = run(folder, name)
         views = build_views(task, prepared)
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-        peak = _rss_kb("VmHWM")
+        peak = rss_kb("VmHWM")
     summary = prepared.summary
     del prepared, views
     # After the measurement: the raw table as the reader returns it.
@@ -197,14 +185,14 @@ def recbole_child(folder: Path, name: str) -> dict:
                           "group_by": "user"},
             "MAX_ITEM_LIST_LENGTH": 50, "loss_type": "CE", "train_neg_sample_args": None,
         })
-        base = _reset_peak()
+        base = reset_peak()
         start, cpu = time.perf_counter(), time.process_time()
         dataset = create_dataset(config)
         # After its filtering, before the split ([PAD] is id 0 of each id field).
         counts = {"users": dataset.user_num - 1, "items": dataset.item_num - 1, "interactions": dataset.inter_num}
         train, _, _ = data_preparation(config, dataset)
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-        peak = _rss_kb("VmHWM")
+        peak = rss_kb("VmHWM")
     return {"seconds": seconds, "cpu_seconds": cpu, "peak_mb": (peak - base) / 1024, "hwm_mb": peak / 1024, **counts,
             "train_rows": len(train.dataset)}
 

@@ -47,6 +47,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from benchmark.eval import RankingEvaluator
+from rss import reset_peak, rss_kb  # perf/rss.py: this script's folder is on sys.path
 
 METRICS = ["HR@10", "NDCG@10", "MRR@10"]
 N_EXCLUDED = 20
@@ -128,7 +129,7 @@ def child_scale(scorer: str, n_users: int, n_items: int, chunk: int, seed: int, 
     summary = ev.summary()
     eval_seconds += time.perf_counter() - began
     print(json.dumps({"score_seconds": score_seconds, "eval_seconds": eval_seconds,
-                      "peak_mb": _rss_kb("VmHWM") / 1024, "summary": summary}))
+                      "peak_mb": rss_kb("VmHWM") / 1024, "summary": summary}))
 
 
 def measure_scale(scorer: str, n_users: int, n_items: int, args: argparse.Namespace) -> dict:
@@ -211,31 +212,21 @@ def ranx_run(s: np.ndarray, t: np.ndarray, ex: list[np.ndarray], item_ids: list[
     return t1 - t0, t2 - t1, t3 - t2, {"HR@10": res["hit_rate@10"], "NDCG@10": res["ndcg@10"], "MRR@10": res["mrr@10"]}
 
 
-def _rss_kb(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} missing from /proc/self/status")
-
-
 def child_peak(method: str, n_users: int, n_items: int, chunk: int, seed: int) -> None:
     """Run one method in this fresh process; print its peak RSS growth (MB) as JSON."""
     (ours if method == "ours" else argsort)(stream(8, n_items, 8, seed=99))  # page in code: it is not data
     chunks = stream(n_users, n_items, chunk, seed)
     first = next(chunks)  # allocates and touches the caller-owned score buffer
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # reset VmHWM to the current RSS
-    base = _rss_kb("VmRSS")
+    base = reset_peak()
     ev, ranks = RankingEvaluator(METRICS), []
     for u, s, t, ex in itertools.chain([first], chunks):
         if method == "ours":
             ev.add(u, s, t, exclude=ex)
         else:
             ranks.append(argsort_chunk(s, t, ex))
-    loop_mb = (_rss_kb("VmHWM") - base) / 1024
+    loop_mb = (rss_kb("VmHWM") - base) / 1024
     ev.summary() if method == "ours" else argsort_metrics(np.concatenate(ranks))
-    print(json.dumps({"loop_mb": loop_mb, "total_mb": (_rss_kb("VmHWM") - base) / 1024}))
+    print(json.dumps({"loop_mb": loop_mb, "total_mb": (rss_kb("VmHWM") - base) / 1024}))
 
 
 def measure_peak(method: str, n_users: int, args: argparse.Namespace) -> dict[str, float]:
