@@ -136,7 +136,7 @@ class Download:
         inside = f"its folder {self.member}" if self.member and url.endswith(".zip") else "it"
         pinned = f", check its sha256 ({self.sha256})" if self.sha256 else ""
         return (f"Without network: fetch {url} elsewhere{pinned}, unpack {inside} and give that folder "
-                f"as dataset.path (or --path)")
+                f"as dataset.path (or --path).")
 
 
 def _download(url: str, out: Path, log: Callable[[str], None], by_hand: str) -> Path:
