@@ -299,3 +299,19 @@ def test_every_shipped_task_prepares_its_data_from_publisher_format_files(tmp_pa
         update={"path": str(tmp_path / "files"), "category": written.get("category")})})
     summary = prepare(local, log=lambda _: None).summary
     assert summary["n_test_interactions"] > 0 and summary["n_train_interactions"] > summary["n_test_interactions"]
+
+
+def test_task_digests_stay_those_recorded_before_and_do_not_hold_the_files_folder(tmp_path):
+    # Computed at 941c74b, before dataset.category and dataset.columns existed: runs
+    # recorded then keep their run keys.
+    assert load_task("sequential/ml-100k").digest() == \
+        "bdc7123453ddc477a2e87707a7451fcd1d9f81673acb6cbe1132a2c696aa0a68"
+    assert load_task("zeroshot/ml-100k").digest() == \
+        "8d6386f6cd1dcd33c5af2e0c4594d3ec0c6cd4b5347d34aec67b64af4ba88ba5"
+    spec = load_task("sequential/ml-1m")
+    elsewhere = spec.model_copy(update={"dataset": spec.dataset.model_copy(update={"path": str(tmp_path)})})
+    assert elsewhere.digest() == spec.digest()
+    beauty = load_task("sequential/amazon-2014-beauty")
+    sports = load_task("sequential/amazon-2014-sports")
+    other_part = beauty.model_copy(update={"dataset": beauty.dataset.model_copy(update={"category": "Toys_and_Games"})})
+    assert other_part.digest() != beauty.digest() and sports.digest() != beauty.digest()

@@ -250,4 +250,14 @@ class TaskSpec(Strict):
         return hashlib.sha256(self.prompt.encode()).hexdigest() if self.prompt else None
 
     def digest(self) -> str:
-        return hashlib.sha256(json.dumps(self.model_dump(), sort_keys=True).encode()).hexdigest()
+        """The protocol's hash (part of every run key). Where the files are
+        (`dataset.path`) is not the protocol: their content is in the run key's dataset
+        fingerprint, so one task run on two machines keys alike. Dataset fields added
+        later leave the hash of a task without them as it was (runs already recorded
+        keep their keys)."""
+        spec = self.model_dump()
+        spec["dataset"]["path"] = None
+        for added in ("category", "columns"):
+            if spec["dataset"][added] is None:
+                del spec["dataset"][added]
+        return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
