@@ -311,11 +311,15 @@ def test_an_interrupted_command_records_its_run_killed_and_stops_the_worker(trac
             timer.start()
 
     monkeypatch.setattr(benchmark.runner, "log", log)
+    # A shell's background job starts Python with SIGINT ignored (no KeyboardInterrupt
+    # ever): give the test Ctrl-C's usual meaning whatever launched it.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with pytest.raises(KeyboardInterrupt):
             evaluate(crashers("hang-fit"), task, tracking_uri=tracking_uri)
     finally:
         timer.cancel()
+        signal.signal(signal.SIGINT, previous)
     client = MlflowClient(tracking_uri)
     stored = client.search_runs([client.get_experiment_by_name(task.experiment_name).experiment_id])
     assert [(r.info.status, r.data.tags["failure_reason"]) for r in stored] == [("KILLED", "interrupted by the user")]
