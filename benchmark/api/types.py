@@ -45,7 +45,8 @@ class Catalog:
         when known ("Toy Story (1995)"), else "item <original id>" (also for an item whose
         title is missing: Amazon metadata lacks many)."""
         items = self.items
-        fallback = "item " + items["original_id"].astype(str)
+        ids = items["original_id"] if "original_id" in items else items["item_id"]
+        fallback = "item " + ids.astype(str)
         if "title" not in items:
             return fallback.tolist()
         titled = items["title"].notna() & (items["title"].astype(str).str.strip() != "")
