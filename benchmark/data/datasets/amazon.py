@@ -104,8 +104,6 @@ class AmazonFormat(DatasetFormat):
 
     multi_part = True
     alternatives: dict[str, tuple[str, ...]] = {}
-    not_parts: tuple[str, ...] = ()  # name prefixes that are never a part's interaction file
-    parts: tuple[str, ...] = ()
 
     def _fill(self, pattern: str, category: str | None) -> str:
         return pattern.replace("{category}", category or "*")
@@ -132,22 +130,10 @@ class AmazonFormat(DatasetFormat):
         extra = f" (optional: {', '.join(optional)})" if optional else ""
         return f"{self.name}: {', '.join(self._describe(p, None) for p in self.required)}{extra}"
 
-    def categories(self, folder: Path) -> list[str]:
-        """The parts whose interaction file (or an alternative to it) is in the folder."""
-        if not folder.is_dir():
-            return []
+    def part_patterns(self) -> tuple[str, ...]:
+        """The interaction file's pattern and its alternatives."""
         pattern = self.required[0]
-        regexes = [re.compile(re.escape(p).replace(re.escape("{category}"), "(.+?)").replace(r"\*", ".*") + "$")
-                   for p in (pattern, *self.alternatives.get(pattern, ()))]
-        found = set()
-        for path in folder.iterdir():
-            if path.is_file() and not path.name.startswith(self.not_parts):
-                for regex in regexes:
-                    match = regex.match(path.name)
-                    if match and match.group(1) in self.parts:
-                        found.add(match.group(1))
-                        break
-        return sorted(found)
+        return (pattern, *self.alternatives.get(pattern, ()))
 
     def source_files(self, folder: Path, selection: Selection = ALL) -> list[Path]:
         files = super().source_files(folder, selection)
@@ -227,7 +213,6 @@ class Amazon2018(AmazonFormat):
     optional = ("{category}.csv", "meta_{category}.json*")
     # The ratings-only CSV stands in for the 5-core reviews (the 5-core file is read when both are there).
     alternatives = {"{category}_5.json*": ("{category}.csv",)}
-    not_parts = ("meta_", "reviews_")  # reviews_*: the 2014 files
     parts = CATEGORIES_2018
     time_field = "{category}_5.json: unixReviewTime, or {category}.csv: timestamp (seconds)"
 
@@ -297,7 +282,6 @@ class Amazon2023(AmazonFormat):
                 "{category}.test.csv*")
     # The official benchmark split files stand in for the review file (they are read when present).
     alternatives = {"{category}.jsonl*": ("{category}.train.csv*",)}
-    not_parts = ("meta_",)
     parts = CATEGORIES_2023
     time_field = "{category}.jsonl: timestamp (milliseconds), or the official {category}.train.csv splits"
 

@@ -2,6 +2,7 @@
 canonical raw tables (benchmark.data.dataset.RawDataset)."""
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -73,6 +74,7 @@ class DatasetFormat(ABC):
     required: tuple[str, ...]  # file-name patterns that must each match a file
     optional: tuple[str, ...] = ()  # file-name patterns read when present
     multi_part: bool = False  # the patterns hold {category}; a task names its category
+    parts: tuple[str, ...] = ()  # a multi-part source's part names, where the publisher lists them
     timestamps: bool = True  # whether its interactions carry times (chronological splits need them)
     # Where the times come from, or what the interaction file holds instead, for the
     # error a chronological task on it gets: e.g. "BX-Book-Ratings.csv: User-ID;ISBN;Book-Rating".
@@ -99,19 +101,24 @@ class DatasetFormat(ABC):
     def recognises(self, folder: Path, selection: Selection = ALL) -> bool:
         return not self.missing(folder, selection)
 
+    def part_patterns(self) -> tuple[str, ...]:
+        """The patterns whose `{category}` names a part a folder holds: the first required one."""
+        return self.required[:1]
+
     def categories(self, folder: Path) -> list[str]:
-        """The parts of a multi-part source present in `folder` (by its first required pattern)."""
+        """The parts of a multi-part source present in `folder`: the `{category}` of the
+        files matching `part_patterns`, kept to the publisher's `parts` when listed (so a
+        folder of other files, a `data.csv`, is not taken for a part)."""
         if not self.multi_part or not folder.is_dir():
             return []
-        head, _, tail = self.required[0].partition("{category}")
-        fixed = tail.rstrip("*")  # e.g. "reviews_{category}_5.json*": the part is up to "_5.json"
+        regexes = [re.compile(re.escape(p).replace(re.escape("{category}"), "(.+?)").replace(r"\*", ".*") + "$")
+                   for p in self.part_patterns() if "{category}" in p]
         found = set()
         for path in folder.iterdir():
-            rest = path.name[len(head):] if path.name.startswith(head) else ""
-            end = rest.find(fixed) if tail.endswith("*") else (len(rest) - len(fixed) if rest.endswith(fixed) else -1)
-            if end > 0:
-                found.add(rest[:end])
-        return sorted(c for c in found if c)
+            match = next((m for m in (r.match(path.name) for r in regexes) if m), None) if path.is_file() else None
+            if match and (not self.parts or match.group(1) in self.parts):
+                found.add(match.group(1))
+        return sorted(found)
 
     def has_timestamps(self, selection: Selection = ALL) -> bool:
         return self.timestamps
