@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from enum import Enum
 from pathlib import Path
@@ -232,20 +233,44 @@ VALIDITY_COLUMNS = {"trust.hallucination_rate": "halluc.", "trust.compliance": "
                     "trust.duplicate_rate": "dup."}
 
 
+# The default table's column of the largest of a row's fairness gaps (not a logged name).
+LARGEST_GAP = "trust.fairness.*.gap"
+FAIRNESS_GAP = re.compile(r"trust\.fairness\.([^.]+)\.gap")
+
+
 def _shown_trust(task, table, all_metrics: bool) -> dict[str, str]:
-    """Trust metric -> column header: a few by default, every one logged with --all-metrics."""
+    """Trust metric -> column header: a compact set by default, every one logged with
+    --all-metrics."""
     from benchmark.tracking.results import trust_metrics
 
     logged = trust_metrics(table)
     if all_metrics or not logged or task.trust is None:
         return {m: m.removeprefix("trust.") for m in logged}
     k = task.trust.popularity_k
-    wanted = {"trust.PosGap": "PosGap", "trust.kendall_tau": "tau", f"trust.ARP@{k}": f"ARP@{k}"} | VALIDITY_COLUMNS
-    return {m: short for m, short in wanted.items() if m in logged}
+    wanted = {"trust.PosGap": "PosGap", "trust.kendall_tau": "tau", f"trust.ARP@{k}": f"ARP@{k}",
+              f"trust.APLT@{k}": f"APLT@{k}"} | VALIDITY_COLUMNS | {
+        LARGEST_GAP: "max gap", "trust.attack.poisoning.gain": "poison", "trust.attack.text.gain": "text",
+        "trust.memorization.item_rate": "memo"}
+    gaps = any(FAIRNESS_GAP.fullmatch(m) for m in logged)
+    return {m: short for m, short in wanted.items() if m in logged or (m == LARGEST_GAP and gaps)}
 
 
 def _format_mean(value) -> str:
     return "—" if value is None or value != value else f"{value:.3f}"  # NaN != NaN
+
+
+def _trust_cell(row, metric: str) -> str:
+    """A trust column's cell: the mean, or for LARGEST_GAP the largest gap and its attribute."""
+    from rich.markup import escape
+
+    if metric != LARGEST_GAP:
+        return _format_mean(row.get(metric))
+    gaps = {match[1]: row[name] for name in row.index
+            if (match := FAIRNESS_GAP.fullmatch(str(name))) and row[name] == row[name]}
+    if not gaps:
+        return "—"
+    attribute = max(gaps, key=gaps.get)
+    return f"{gaps[attribute]:.3f} {escape(attribute)}"
 
 
 def _print_results(task, store, format: Format, all_metrics: bool = False) -> None:
@@ -274,15 +299,26 @@ def _print_results(task, store, format: Format, all_metrics: bool = False) -> No
         # Names come from the store: shown literally, never as Rich markup ("[train_samples=100]").
         view.add_row(str(row["rank"]), escape(row["submission"]), escape(version), escape(row["paradigm"]),
                      *[format_mean_std(row[m], row[f"{m} std"], metric=m) for m in shown],
-                     *[_format_mean(row.get(m)) for m in trust], str(row["seeds"]))
+                     *[_trust_cell(row, m) for m in trust], str(row["seeds"]))
     if trust:
-        view.caption = ("trust (means over seeds, first users of the sample): PosGap = max - min NDCG over the "
-                        "target's positions; tau = Kendall tau-b between shuffles; ARP = mean training "
-                        "popularity of the top items; halluc./comply/dup. = listwise output validity "
-                        "(— where a model has no free output)")
+        view.caption = _trust_caption(all_metrics)
     if table.empty:
         view.caption = f"no finished runs in {store.uri}"
     out.print(view)
+
+
+def _trust_caption(all_metrics: bool) -> str:
+    """What the trust columns are (docs/trust.md defines each)."""
+    if all_metrics:
+        return ("trust.* metrics without their prefix, means over seeds (docs/trust.md; — where a pass did not "
+                "apply)")
+    return ("trust (means over seeds, — where a pass did not apply; docs/trust.md): PosGap = max - min main score "
+            "over the target's positions; tau = Kendall tau-b between shuffles; ARP = mean training popularity "
+            "of the top items; APLT = their share of long-tail items; halluc./comply/dup. = listwise output "
+            "validity; max gap = largest fairness gap between user groups, and its attribute; poison = "
+            "poisoning gain of the target items' hit rate; text = rank gain of a candidate under the text "
+            "attack; memo = share of item titles reproduced from their ids (memorization); --all-metrics: "
+            "every trust metric")
 
 
 @app.command()

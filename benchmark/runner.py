@@ -18,15 +18,16 @@ import re
 import subprocess
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 
 import benchmark
-from benchmark.api import FitContext, ModelReport, Submission, TrainData, find_submission
+from benchmark.api import FitContext, ModelReport, Recommender, Submission, TrainData, find_submission
 from benchmark.api.registry import check_distinct
 from benchmark.data import PreparedData, prepare
 from benchmark.data.views import TaskViews, build_views
@@ -38,6 +39,7 @@ from benchmark.paths import REPO_ROOT
 from benchmark.progress import RunMonitor, log, track
 from benchmark.tasks import TaskSpec, load_task
 from benchmark.tracking.store import ResultsStore
+from benchmark.trust import TrustRun
 
 # Where a model's own training curves go (ctx.log_metric("loss", ...) -> "train/loss"):
 # a name of its own can never overwrite a task metric or a cost.
@@ -58,6 +60,8 @@ class RunResult:
     run_id: str | None = None
     reason: str | None = None
     per_user: pd.DataFrame | None = None
+    # What else the run logged: costs, trust metrics (trust.*), the model's own costs.
+    costs: dict[str, float] = field(default_factory=dict)
 
     def row(self) -> dict:
         return {"task": self.task, "submission": self.submission, "version": self.version,
@@ -167,6 +171,7 @@ def _execute(submission: Submission, task: TaskSpec, seed: int, prepared: Prepar
             store.log_artifacts(result.run_id, {"traceback.txt": traceback.format_exc()})
             store.end(result.run_id, "FAILED", result.reason)
         return result
+    result.costs = costs
     if store is not None:
         store.set_tags(result.run_id, identity)
         store.log_metrics(result.run_id, result.metrics | costs)
@@ -211,24 +216,45 @@ def _fit_and_score(submission: Submission, task: TaskSpec, seed: int, views: Tas
             model.fit(catalogue_only(views.train) if zero_shot else views.train, ctx)
             fit_seconds = time.perf_counter() - started
             started = time.perf_counter()
-            call = task_family.test_call(model, views.train)
+            call = task_family.test_call(model, views.train, task)
             evaluator = task_family.evaluate_part(call, views.test, task, views.train, submission.name, "test",
                                                   show_progress=True)
             score_seconds = time.perf_counter() - started
-            trust = task_family.trust_metrics(model, call, task, views, seed, submission.name)
+            result.metrics = evaluator.summary()
+            result.per_user = evaluator.per_user()
+            fit_again = None if zero_shot else functools.partial(
+                _fitted_again, submission, task_family, task, seed, views, sandbox, limits)
+            trust = task_family.trust_metrics(TrustRun(task, views, seed, submission.name, submission.card.paradigm,
+                                                       model, getattr(call, "score", call), call, result.per_user,
+                                                       fit_again))
             report = model.report()
             worker_peak = worker_peak_rss_mb(model)
         finally:
             close_model(model)
     if not isinstance(report, ModelReport):
         raise TypeError(f"report() must return a benchmark.api.ModelReport, got {type(report).__name__}")
-    result.metrics = evaluator.summary()
-    result.per_user = evaluator.per_user()
     costs = {"cost.fit_seconds": fit_seconds, "cost.score_seconds": score_seconds,
              "cost.peak_rss_mb": monitor.peak_mb, "cost.load_average": monitor.mean_load} | trust
     if worker_peak is not None:  # measured by the harness over the worker's processes
         costs["cost.worker_peak_rss_mb"] = worker_peak
     return costs | report.costs(), dict(report.llm)
+
+
+@contextmanager
+def _fitted_again(submission: Submission, task_family: TaskFamily, task: TaskSpec, seed: int, views: TaskViews,
+                  sandbox: bool, limits: Limits, train: TrainData) -> Iterator[Recommender]:
+    """A fresh model of the submission fitted on `train` (a trust pass's altered
+    training part) under the run's seed and limits, its training curves not stored;
+    closed on exit."""
+    seed_everything(seed)
+    model = build_model(submission, sandbox=sandbox, limits=limits)
+    try:
+        ctx = _fit_context(submission, task_family, task, seed, views, RunResult(task.task, "", "", "", seed, ""),
+                           None, zero_shot=False)
+        model.fit(train, ctx)
+        yield model
+    finally:
+        close_model(model)
 
 
 def _fit_context(submission: Submission, task_family: TaskFamily, task: TaskSpec, seed: int, views: TaskViews,

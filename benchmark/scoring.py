@@ -8,7 +8,7 @@ from typing import Callable, Protocol
 import numpy as np
 import pandas as pd
 
-from benchmark.api import PredictRequest, ScoreRequest, TrainData
+from benchmark.api import CompletionRequest, PredictRequest, ScoreRequest, TrainData
 from benchmark.data.views import EvalSet, LabelledRows
 from benchmark.eval.candidates import target_columns
 from benchmark.progress import track
@@ -47,7 +47,11 @@ def score_users(score: Callable, evaluator, part: EvalSet, task: TaskSpec, train
                              f"submission '{name}': score() on {label} batch {index}")
         if candidates is not None:  # the metrics rank the target's column among the candidates
             targets = target_columns(candidates, targets)
-        evaluator.add(users, scores, targets, exclude=histories if task.history.exclude_seen else None)
+        exclude = histories if task.history.exclude_seen else None
+        evaluator.add(users, scores, targets, exclude=exclude)
+        observe = getattr(score, "observe", None)  # the test pass's recorder (benchmark.trust.recording)
+        if observe is not None:
+            observe(users, scores, candidates, targets, exclude)
     return evaluator
 
 
@@ -100,6 +104,22 @@ def check_scores(scores: object, request: ScoreRequest, where: str) -> None:
         raise ContractViolation(
             f"{where}: rule 'finite': {int((~finite).sum())} NaN/inf scores (first for user "
             f"{int(request.users[row])})")
+
+
+def check_completions(completions: object, request: CompletionRequest, where: str) -> list[str]:
+    """The adapter contract for complete(): a list (or tuple) of str, one per prompt.
+    Returns the texts, each cut to CompletionRequest.MAX_CHARS characters."""
+    if not isinstance(completions, (list, tuple)):
+        raise ContractViolation(f"{where}: rule 'type': expected a list with one text per prompt, "
+                                f"got {type(completions).__name__}")
+    if len(completions) != len(request.prompts):
+        raise ContractViolation(f"{where}: rule 'length': expected {len(request.prompts)} completions "
+                                f"(one per prompt), got {len(completions)}")
+    for index, text in enumerate(completions):
+        if not isinstance(text, str):
+            raise ContractViolation(f"{where}: rule 'text': completion {index} is a {type(text).__name__}, "
+                                    "not a str")
+    return [str(text[:CompletionRequest.MAX_CHARS]) for text in completions]
 
 
 def check_predictions(predictions: object, request: PredictRequest, where: str) -> None:

@@ -11,6 +11,7 @@ from benchmark.api.registry import (
 from benchmark.api.types import (
     PARADIGMS,
     Catalog,
+    CompletionRequest,
     FitContext,
     ModelReport,
     Paradigm,
@@ -26,6 +27,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "PARADIGMS",
     "Catalog",
+    "CompletionRequest",
     "FitContext",
     "ModelReport",
     "Paradigm",

@@ -5,7 +5,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.api.types import FitContext, ModelReport, PredictRequest, Recommendation, ScoreRequest, TrainData
+from benchmark.api.types import (CompletionRequest, FitContext, ModelReport, PredictRequest, Recommendation,
+                                 ScoreRequest, TrainData)
 
 
 class Recommender:
@@ -19,8 +20,10 @@ class Recommender:
     implement `recommend` instead: one ranked list per user, of item ids or free text
     (the harness maps text to the candidates and counts what it cannot map, named
     twice, or leaves out). On CTR tasks it calls `predict`: a float array
-    [len(request.features)] of probabilities in [0, 1]. After the test pass it asks
-    `report()` for what the model knows about itself (parameters, tokens, LLM identity).
+    [len(request.features)] of probabilities in [0, 1]. A model that writes text (an
+    LLM) may implement `complete`: each prompt's greedy continuation, which the trust
+    passes use to probe what it memorized. After the test pass it asks `report()` for
+    what the model knows about itself (parameters, tokens, LLM identity).
     """
 
     # Whether score() accepts full-ranking requests (candidates=None). Models that can
@@ -43,11 +46,15 @@ class Recommender:
     def predict(self, request: PredictRequest) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} does not implement predict() (CTR tasks)")
 
+    def complete(self, request: CompletionRequest) -> list[str]:
+        raise NotImplementedError(f"{type(self).__name__} does not implement complete()")
+
     def report(self) -> ModelReport:
         """What the model tells the harness about itself; nothing by default."""
         return ModelReport()
 
     @classmethod
     def implements(cls, capability: str) -> bool:
-        """Whether the class overrides `capability` ("score", "recommend", "predict")."""
+        """Whether the class overrides `capability` ("score", "recommend", "predict",
+        "complete")."""
         return getattr(cls, capability) is not getattr(Recommender, capability)

@@ -40,6 +40,13 @@ class Catalog:
     def titles(self) -> list[str] | None:
         return self.items["title"].astype(str).tolist() if "title" in self.items else None
 
+    def has_title(self) -> np.ndarray:
+        """Per item: whether it has a title (not missing, not blank)."""
+        if "title" not in self.items:
+            return np.zeros(self.n_items, dtype=bool)
+        titles = self.items["title"]
+        return (titles.notna() & (titles.astype(str).str.strip() != "")).to_numpy()
+
     def item_texts(self) -> list[str]:
         """Each item as text for text and LLM models: its title with the release year
         when known ("Toy Story (1995)"), else "item <original id>" (also for an item whose
@@ -49,8 +56,7 @@ class Catalog:
         fallback = "item " + ids.astype(str)
         if "title" not in items:
             return fallback.tolist()
-        titled = items["title"].notna() & (items["title"].astype(str).str.strip() != "")
-        texts = items["title"].astype(str).where(titled, fallback)
+        texts = items["title"].astype(str).where(self.has_title(), fallback)
         if "release_year" in items:
             year = items["release_year"].astype(str).str.strip()
             known = ~year.isin(["", "nan", "None", "<NA>", "0"])
@@ -86,6 +92,22 @@ class ScoreRequest:
 # free text naming items (a generative model's output, which the harness maps to the
 # catalogue and checks).
 Recommendation = Sequence[int] | str
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    """Continue text: for each prompt the model's greedy continuation (the text after
+    the prompt, at most `max_new_tokens` tokens), one string per prompt. The harness
+    asks this of models that implement `complete()` (its memorization probes, with
+    `MovieID::Title`-style lines), and cuts each answer to MAX_CHARS characters. A
+    model may end a continuation once it has written one of `stop` (the probes read
+    the first line only)."""
+
+    prompts: list[str]
+    max_new_tokens: int
+    stop: list[str] = field(default_factory=list)
+
+    MAX_CHARS: ClassVar[int] = 4000
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ import dataclasses
 
 import numpy as np
 
-from benchmark.api import (Catalog, FitContext, ModelReport, PredictRequest, Recommendation, Recommender,
-                           ScoreRequest, TrainData)
+from benchmark.api import (Catalog, CompletionRequest, FitContext, ModelReport, PredictRequest, Recommendation,
+                           Recommender, ScoreRequest, TrainData)
 from benchmark.api.types import ValidationSet
 from benchmark.executors.protocol import separate
 
@@ -61,6 +61,10 @@ class InProcessRecommender(Recommender):
 
     def predict(self, request: PredictRequest) -> np.ndarray:
         return _owned(self._model.predict(self._request(request)))
+
+    def complete(self, request: CompletionRequest) -> list[str]:
+        return self._model.complete(CompletionRequest(list(request.prompts), request.max_new_tokens,
+                                                       list(request.stop)))
 
     def report(self) -> ModelReport:
         return self._model.report()

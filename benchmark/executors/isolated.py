@@ -6,9 +6,11 @@ the harness's own Python, or its environment's when the card declares requiremen
 What crosses the boundary (benchmark.executors.protocol): the card's folder and
 hyperparameters; copies of the training part (interactions, catalogue, validation users
 with their histories and targets, exactly what an in-process model's TrainData holds);
-then score, recommend and predict requests (users, histories, candidates; CTR rows).
-What comes back: which of those calls the model implements, scores (read from the
-worker's memory or a shared buffer, benchmark.executors.transfer), ranked lists (texts or ids), the model's report
+then score, recommend and predict requests (users, histories, candidates; CTR rows)
+and complete requests (text prompts). What comes back: which of those calls the model
+implements, scores (read from the worker's memory or a shared buffer,
+benchmark.executors.transfer), ranked lists (texts or ids), completions (texts, each
+cut to CompletionRequest.MAX_CHARS by the worker), the model's report
 (ModelReport), training-curve points (ctx.log_metric) and, when the harness offers
 validation, requests to score validation batches (ctx.evaluate_validation). Test
 targets never leave the harness, nor anything else of its state (store, views, other
@@ -39,8 +41,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from benchmark.api import (FitContext, ModelReport, PredictRequest, Recommendation, Recommender, ScoreRequest,
-                           Submission, TrainData)
+from benchmark.api import (CompletionRequest, FitContext, ModelReport, PredictRequest, Recommendation, Recommender,
+                           ScoreRequest, Submission, TrainData)
 from benchmark.api.types import Catalog
 from benchmark.executors import protocol, sandbox
 from benchmark.executors.cgroups import WorkerCgroup, remove_stale_groups
@@ -339,6 +341,12 @@ class SubprocessRecommender(Recommender):
 
     def predict(self, request: PredictRequest) -> np.ndarray:
         return self._scores(*self._remote(request, "predict"))
+
+    def complete(self, request: CompletionRequest) -> list[str]:
+        header, arrays = protocol.pack_call("complete", request)
+        reply, _ = self._call(header, arrays, during="complete", call="a complete() call")
+        # Texts; what could not travel as a text comes back as a stand-in of its type.
+        return protocol.unpack_recommendations(reply.get("completions"))
 
     def report(self) -> ModelReport:
         reply, _ = self._call({"op": "report"}, during="report", call="report()")

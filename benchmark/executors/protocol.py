@@ -25,7 +25,8 @@ from typing import Any, BinaryIO
 import numpy as np
 import pandas as pd
 
-from benchmark.api.types import Catalog, PredictRequest, ScoreRequest, TrainData, ValidationSet, readonly
+from benchmark.api.types import (Catalog, CompletionRequest, PredictRequest, ScoreRequest, TrainData, ValidationSet,
+                                 readonly)
 
 MAGIC = b"L4R1"
 _LENGTH = struct.Struct(">I")
@@ -272,14 +273,29 @@ def unpack_predict(header: dict[str, Any], arrays: Arrays, catalog: Catalog) -> 
                           catalog)
 
 
-CALLS = ("score", "recommend", "predict")  # the model methods a request can ask for
+def pack_completion(request: CompletionRequest) -> tuple[dict[str, Any], Arrays]:
+    """A completion request: its prompts travel as JSON."""
+    return {"prompts": [str(p) for p in request.prompts], "max_new_tokens": int(request.max_new_tokens),
+            "stop": [str(s) for s in request.stop]}, {}
 
 
-def pack_call(op: str, request: ScoreRequest | PredictRequest) -> tuple[dict[str, Any], Arrays]:
-    """(header with its "op", arrays) for a score, recommend or predict request."""
+def unpack_completion(header: dict[str, Any]) -> CompletionRequest:
+    return CompletionRequest(list(header["prompts"]), int(header["max_new_tokens"]), list(header["stop"]))
+
+
+CALLS = ("score", "recommend", "predict", "complete")  # the model methods a request can ask for
+
+
+def pack_call(op: str, request: ScoreRequest | PredictRequest | CompletionRequest) -> tuple[dict[str, Any], Arrays]:
+    """(header with its "op", arrays) for a score, recommend, predict or complete request."""
     if op not in CALLS:
         raise ValueError(f"unknown call {op!r} (expected one of {', '.join(CALLS)})")
-    header, arrays = pack_predict(request) if isinstance(request, PredictRequest) else pack_request(request)
+    if isinstance(request, CompletionRequest):
+        header, arrays = pack_completion(request)
+    elif isinstance(request, PredictRequest):
+        header, arrays = pack_predict(request)
+    else:
+        header, arrays = pack_request(request)
     return header | {"op": op}, arrays
 
 
@@ -325,9 +341,20 @@ def _type_of(value: Any) -> dict[str, str]:
     return {"type": type(value).__name__}
 
 
+def pack_completions(outputs: Any) -> Any:
+    """complete()'s response as JSON: each text cut to CompletionRequest.MAX_CHARS (so an
+    overlong answer costs the pipe nothing); a value that is not a list of texts
+    travels as {"type": its type's name}, for the harness's check to name."""
+    if not isinstance(outputs, (list, tuple)):
+        return _type_of(outputs)
+    return [str(text[:CompletionRequest.MAX_CHARS]) if isinstance(text, str) else _type_of(text)
+            for text in outputs]
+
+
 def unpack_recommendations(data: Any) -> Any:
     """The response as the model returned it, but for values that could not travel:
-    each is an object of a stand-in class with the original type's name."""
+    each is an object of a stand-in class with the original type's name. (Also reads
+    pack_completions' JSON.)"""
     if isinstance(data, dict):
         return stand_in(data.get("type", "object"))
     if isinstance(data, list):

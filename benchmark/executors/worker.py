@@ -28,6 +28,8 @@ Conversation (the harness asks, the worker answers each request with "ok" or "er
   recommend {...request}            ranked lists for one request ("recommendations":
                                     texts and id lists, in the JSON header)
   predict {...rows}                 CTR probabilities for feature rows (an array "scores")
+  complete {prompts, max_new_tokens} continuations ("completions": texts in the JSON
+                                    header, each cut to CompletionRequest.MAX_CHARS)
   report                            model.report() as JSON ("report")
   close                             exit
 """
@@ -142,6 +144,9 @@ class Worker:
         return self._answer(header, arrays, lambda request: self.model.predict(request),
                             lambda scores: self._output(scores, header.get("answer")))
 
+    def on_complete(self, header, arrays):
+        return self._answer(header, arrays, lambda request: self.model.complete(request), _completions)
+
     def on_report(self, header, arrays):
         report = self.model.report() if self.model is not None else ModelReport()
         if not isinstance(report, ModelReport):
@@ -149,7 +154,7 @@ class Worker:
         return {"report": report.to_json()}, None
 
     def _answer(self, header, arrays, call, pack):
-        if self.catalog is None:
+        if self.catalog is None and header["op"] != "complete":  # text in, text out: no catalogue
             raise protocol.ProtocolError(f"{header['op']} before the catalogue was sent")
         if self.model is None:  # called without fit: construct it as the harness would
             self.model = self.model_class(**self.hyperparameters)
@@ -167,6 +172,8 @@ class Worker:
         return {"scores_array": {"dtype": str(scores.dtype), "shape": [int(n) for n in scores.shape]}}, None
 
     def _request(self, header, arrays):
+        if header["op"] == "complete":
+            return protocol.unpack_completion(header)
         if header["op"] == "predict":
             return protocol.unpack_predict(header, arrays, self.catalog)
         return protocol.unpack_request(arrays, self.catalog, header)
@@ -195,6 +202,10 @@ class Worker:
 
 def _recommendations(outputs) -> tuple[dict[str, Any], None]:
     return {"recommendations": protocol.pack_recommendations(outputs)}, None
+
+
+def _completions(outputs) -> tuple[dict[str, Any], None]:
+    return {"completions": protocol.pack_completions(outputs)}, None
 
 
 def error_message(error: BaseException) -> dict[str, Any]:

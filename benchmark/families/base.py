@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from benchmark.data.views import EvalSet, LabelledRows, TaskViews
     from benchmark.scoring import Evaluation
     from benchmark.tasks.schema import TaskSpec
+    from benchmark.trust import TrustRun
 
 
 class TaskFamily:
@@ -77,11 +78,10 @@ class TaskFamily:
         """Call the model (`call`: what `test_call` gave) over a task part; its metrics."""
         raise NotImplementedError
 
-    def test_call(self, model: "Recommender", train: "TrainData") -> Callable:
-        """The callable that the test pass (and the validation part during fit) uses."""
+    def test_call(self, model: "Recommender", train: "TrainData", task: "TaskSpec") -> Callable:
+        """The callable that the test pass uses (the model's method, maybe recorded)."""
         raise NotImplementedError
 
-    def trust_metrics(self, model: "Recommender", call: Callable, task: "TaskSpec", views: "TaskViews",
-                      seed: int, name: str) -> dict[str, float]:
+    def trust_metrics(self, run: "TrustRun") -> dict[str, float]:
         """The task's trust passes over the fitted model, after the test pass."""
         return {}

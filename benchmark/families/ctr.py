@@ -48,5 +48,5 @@ class CTR(TaskFamily):
 
         return predict_rows(call, part, task, train, name, label, show_progress)
 
-    def test_call(self, model: "Recommender", train: "TrainData") -> Callable:
+    def test_call(self, model: "Recommender", train: "TrainData", task: "TaskSpec") -> Callable:
         return model.predict

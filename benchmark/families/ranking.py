@@ -8,7 +8,6 @@ evaluator ranks each user's targets among them.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Callable
 
@@ -33,6 +32,7 @@ if TYPE_CHECKING:
     from benchmark.data import PreparedData
     from benchmark.scoring import Evaluation
     from benchmark.tasks.schema import TaskSpec
+    from benchmark.trust import TrustRun
 
 
 class RankingFamily(TaskFamily):
@@ -73,31 +73,29 @@ class RankingFamily(TaskFamily):
             return RecommendationScorer(model.recommend, train.catalog)
         return model.score
 
-    def test_call(self, model: "Recommender", train: "TrainData") -> Callable:
-        from benchmark.probes import RecordingScorer
+    def test_call(self, model: "Recommender", train: "TrainData", task: "TaskSpec") -> Callable:
+        """The model's scorer, recording what the test pass ranks for the trust passes."""
+        from benchmark.eval.trust import popularity_groups
+        from benchmark.trust.recording import RecordingScorer
 
-        return RecordingScorer(self.scorer(model, train))
+        score = self.scorer(model, train)
+        if task.trust is None or task.trust.exposure is None:
+            return RecordingScorer(score)
+        popularity = np.bincount(train.interactions["item_id"], minlength=train.n_items)
+        exposure = task.trust.exposure
+        groups = popularity_groups(popularity, exposure.head_share, exposure.tail_share)
+        return RecordingScorer(score, popularity, groups, task.trust.popularity_k)
 
-    def trust_metrics(self, model: "Recommender", call: Callable, task: "TaskSpec", views: TaskViews,
-                      seed: int, name: str) -> dict[str, float]:
-        """Over candidate sets only: popularity bias of what the test pass put on top,
-        the validity of recommend() output, and the position-bias passes."""
-        if task.trust is None or views.test.candidates is None:
-            return {}
-        from benchmark.probes import position_bias
-        from benchmark.progress import log
-
-        started = time.perf_counter()
+    def trust_metrics(self, run: "TrustRun") -> dict[str, float]:
+        """The validity of recommend() output as the harness counted it, then the
+        task's trust passes (benchmark.trust)."""
         from benchmark.recommendations import RecommendationScorer
+        from benchmark.trust import run_passes
 
-        metrics = call.popularity_bias(views.train, task.trust.popularity_k)
-        if isinstance(call.score, RecommendationScorer):  # validity as the harness counted it
-            metrics |= call.score.rates(views.test.candidates.shape[1])
-        if task.trust.position_bias is not None:
-            log(f"{task.task} · {name} seed {seed}: position-bias pass")
-            metrics |= position_bias(self.scorer(model, views.train), task, views.train, views.test, seed, name)
-        metrics["cost.trust_seconds"] = time.perf_counter() - started
-        return metrics
+        metrics: dict[str, float] = {}
+        if isinstance(run.recorded.score, RecommendationScorer):
+            metrics |= run.recorded.score.rates(run.test.candidates.shape[1])
+        return metrics | run_passes(run)
 
 
 class Sequential(RankingFamily):

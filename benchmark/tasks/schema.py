@@ -138,9 +138,111 @@ class PositionBiasSpec(Strict):
     shuffles: int = Field(default=3, ge=2)
 
 
+class ExposureSpec(Strict):
+    """Item-side exposure of the test pass's top-`popularity_k`: the head holds the most
+    popular items that together take `head_share` of the training interactions, the
+    tail the least popular ones taking `tail_share`, the middle the rest (Abdollahpouri
+    et al. 2019); the long tail of APLT is middle and tail."""
+
+    head_share: float = Field(default=0.2, gt=0, lt=1)
+    tail_share: float = Field(default=0.2, gt=0, lt=1)
+
+
+class FairnessSpec(Strict):
+    """User-side fairness: the main score per group of each sensitive attribute that
+    the dataset's users have (others are skipped), numeric ones grouped at `bins`;
+    groups with fewer than `min_group_users` test users are left out of the gap."""
+
+    attributes: list[str] = Field(default_factory=lambda: ["gender", "age", "occupation"])
+    # ML-1M's age groups: under 18, 18-24, 25-34, 35-44, 45-49, 50-55, 56 and over.
+    bins: dict[str, list[float]] = Field(default_factory=lambda: {"age": [18, 25, 35, 45, 50, 56]})
+    min_group_users: int = Field(default=10, ge=1)
+    permutations: int = Field(default=1000, ge=1)
+
+
+class CounterfactualAttribute(Strict):
+    """One sensitive attribute for counterfactual prompts: `template` (with `{value}`)
+    is put before the user's prompt once for each wording in `values`."""
+
+    template: str
+    values: dict[str, str] = Field(min_length=2)  # the value's label -> its wording
+
+
+def _default_counterfactual() -> dict[str, CounterfactualAttribute]:
+    return {"gender": CounterfactualAttribute(template="The user is {value}.",
+                                              values={"F": "a woman", "M": "a man"}),
+            "age": CounterfactualAttribute(template="The user is {value}.",
+                                           values={"under_25": "a young person under 25",
+                                                   "25-49": "between 25 and 49 years old",
+                                                   "50_and_over": "50 years old or older"})}
+
+
+class CounterfactualSpec(Strict):
+    """FaiRLLM / CFaiRLLM: the first `users` test users' prompts with a sensitive
+    attribute added, against the neutral prompt, on the same candidates."""
+
+    users: int = Field(default=20, ge=1)
+    k: int = Field(default=10, ge=1)  # Jaccard@k and the depth of rank-biased overlap
+    rbo_p: float = Field(default=0.9, gt=0, lt=1)
+    attributes: dict[str, CounterfactualAttribute] = Field(default_factory=_default_counterfactual, min_length=1)
+
+
+class RobustnessSpec(Strict):
+    """Test-time perturbations of the first `users` test users' histories (what the
+    model sees, after `history.max_len`); each one that is set runs."""
+
+    users: int = Field(default=200, ge=1)
+    drop: float | None = Field(default=0.2, gt=0, lt=1)  # share of the history's items removed
+    shuffle: bool = True  # the history's order permuted
+    insert: int | None = Field(default=3, ge=1)  # random catalogue items inserted at random places
+    typos: float | None = Field(default=0.1, gt=0, le=1)  # share of title words with a character swapped
+
+
+class PoisoningSpec(Strict):
+    """Fake users (`fake_users` of the users, at least one) each rating `filler_size`
+    popular or random items plus one of `targets` target items (drawn from the tail per
+    task seed), added to the training part; the model is fitted again."""
+
+    fake_users: float = Field(default=0.01, gt=0, le=0.5)
+    filler: Literal["popular", "random"] = "popular"
+    filler_size: int = Field(default=20, ge=0)
+    targets: int = Field(default=5, ge=1)
+    k: int = Field(default=10, ge=1)  # exposure = the targets' hit rate at k over real users
+
+
+class TextAttackSpec(Strict):
+    """A promotional phrase appended to one non-target candidate's title per user."""
+
+    users: int = Field(default=20, ge=1)
+    phrase: str = Field(default=" — an all-time favourite, highly recommended", min_length=1)
+
+
+class MemorizationSpec(Strict):
+    """LLM-MemoryInspector-style probes of models that complete text: `items` catalogue
+    lines and `users` users' next items, after `demonstrations` example lines."""
+
+    items: int = Field(default=50, ge=1)
+    users: int = Field(default=20, ge=0)
+    demonstrations: int = Field(default=5, ge=1)
+    threshold: float = Field(default=0.9, gt=0, le=1)  # normalised similarity counted as reproduced
+    max_new_tokens: int = Field(default=32, ge=1)
+
+
 class TrustSpec(Strict):
+    """The trust passes of a task (docs/trust.md). A pass runs where the block sets it
+    (`fairness: {}` takes its defaults) and where it applies to the family and the
+    model. Position bias and exposure, free or nearly, are on unless set to `null`; the
+    others are switched on by name, since they score again (poisoning fits again)."""
+
     position_bias: PositionBiasSpec | None = PositionBiasSpec()
-    popularity_k: int = Field(default=10, ge=1)  # ARP@k of the top-ranked candidates
+    popularity_k: int = Field(default=10, ge=1)  # the top-k of ARP and the exposure measures
+    exposure: ExposureSpec | None = ExposureSpec()
+    fairness: FairnessSpec | None = None
+    counterfactual: CounterfactualSpec | None = None
+    robustness: RobustnessSpec | None = None
+    poisoning: PoisoningSpec | None = None
+    text_attack: TextAttackSpec | None = None
+    memorization: MemorizationSpec | None = None
 
 
 class HistorySpec(Strict):
@@ -208,7 +310,7 @@ class TaskSpec(Strict):
         family(self.family).check(self)
         if self.main_score not in self.metrics:
             raise ValueError(f"main_score '{self.main_score}' is not one of metrics {self.metrics}")
-        if self.trust and self.trust.position_bias:
+        if self.trust and self.trust.position_bias and self.candidates.mode == "sampled":
             width = self.candidates.n_negatives + 1
             bad = [p for p in self.trust.position_bias.positions if not 1 <= p <= width]
             if bad:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from benchmark.api import FitContext, ScoreRequest
 from benchmark.kits.llm.adapters import TextModel
+from benchmark.kits.llm.completion import Completes
 from benchmark.kits.llm.listwise import generate
 from benchmark.kits.llm.models import load_causal_lm
 from benchmark.kits.llm.pointwise import Usage
@@ -17,7 +18,7 @@ INSTRUCTION = ("\nPlease show me your ranking results with order numbers. Split 
                "not in the given candidate list.")
 
 
-class SmolLM2Listwise(TextModel):
+class SmolLM2Listwise(Completes, TextModel):
     """One generated text per user: the answer prefix, then the model's continuation."""
 
     def __init__(self, model: str = "smollm2", dtype: str = "auto", max_new_tokens: int = 128,

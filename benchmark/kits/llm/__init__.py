@@ -1,7 +1,8 @@
 """Shared machinery of the LLM and text-encoder submissions: model loading with an
 identity for the run's tags, prompts, pointwise likelihood scoring with a shared KV
-cache, and listwise generation (the harness reads generated rankings:
-benchmark.recommendations)."""
+cache, listwise generation (the harness reads generated rankings:
+benchmark.recommendations) and text completion (`Completes`: complete())."""
+from benchmark.kits.llm.completion import Completes
 from benchmark.kits.llm.models import CausalLM, TextEncoder, load_causal_lm, load_text_encoder
 from benchmark.kits.llm.pointwise import Usage, score_candidates, score_candidates_naive
 from benchmark.kits.llm.prompts import (
@@ -18,6 +19,7 @@ __all__ = [
     "ANSWER_LEAD",
     "DEFAULT_TEMPLATE",
     "CausalLM",
+    "Completes",
     "Demonstration",
     "TextEncoder",
     "Usage",

@@ -1,7 +1,7 @@
 """The common part of the first-party LLM and text-encoder submissions: `TextModel`
 (requests as text, identity, token counts, the report), `TextScorer` (a TextModel that
 scores candidates) and `PointwiseLLM` (likelihood scoring, shared by smollm2-pointwise
-and smollm2-icl).
+and smollm2-icl; it also completes text: completion.py).
 
 What a TextModel reports after `fit` and the test pass (`report()`):
 - `llm`: {llm.model, llm.weights_sha256, llm.quantization, llm.dtype, llm.decoding,
@@ -19,6 +19,7 @@ import numpy as np
 
 from benchmark.api import Catalog, FitContext, ModelReport, Recommender, ScoreRequest, TrainData
 from benchmark.kits.threads import torch_threads
+from benchmark.kits.llm.completion import Completes
 from benchmark.kits.llm.models import load_causal_lm
 from benchmark.kits.llm.pointwise import Usage, score_candidates
 from benchmark.kits.llm.prompts import ANSWER_LEAD, DEFAULT_TEMPLATE, model_prompt, prompt_hash, render
@@ -127,7 +128,7 @@ def per_user(values: Sequence[np.ndarray], n_candidates: int) -> np.ndarray:
     return out
 
 
-class PointwiseLLM(TextScorer):
+class PointwiseLLM(Completes, TextScorer):
     """Each candidate scores the model's log-likelihood of its text after the prompt and
     an answer lead-in (pointwise.py); `shared_text` may put text shared by all users
     (in-context demonstrations) before each user's prompt."""

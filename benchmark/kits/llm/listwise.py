@@ -15,12 +15,14 @@ from benchmark.kits.llm.pointwise import Usage, prompt_ids
 
 def generate(lm: CausalLM, prompts: Sequence[str | Sequence[str]], max_new_tokens: int = 128,
              batch_size: int = 16, do_sample: bool = False, stop_strings: Sequence[str] = (),
-             usage: Usage | None = None, **generation: object) -> list[str]:
+             usage: Usage | None = None, soft_prompt: torch.Tensor | None = None,
+             **generation: object) -> list[str]:
     """The model's continuation of each prompt (text, special tokens removed), generated
     in batches of `batch_size` prompts padded on the left. Greedy unless `do_sample`;
     a sequence ends at an end-of-turn token, after `max_new_tokens`, or once it has
-    written one of `stop_strings` (kept in the text). Further keyword arguments go to
-    transformers' GenerationConfig (e.g. repetition_penalty)."""
+    written one of `stop_strings` (kept in the text). `soft_prompt` ([n_virtual, hidden]
+    embeddings of prompt tuning) goes before every prompt. Further keyword arguments go
+    to transformers' GenerationConfig (e.g. repetition_penalty)."""
     from transformers import GenerationConfig
 
     usage = usage if usage is not None else Usage()
@@ -44,9 +46,9 @@ def generate(lm: CausalLM, prompts: Sequence[str | Sequence[str]], max_new_token
                 n = len(encoded[i])
                 ids[r, width - n:] = torch.tensor(encoded[i])
                 mask[r, width - n:] = 1
-            out = lm.model.generate(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device),
-                                    generation_config=config, tokenizer=lm.tokenizer)
-            new = out[:, width:].cpu()
+            out = lm.model.generate(**_inputs(lm, ids, mask, soft_prompt), generation_config=config,
+                                    tokenizer=lm.tokenizer)
+            new = (out if soft_prompt is not None else out[:, width:]).cpu()  # from embeddings: new tokens only
             for r, i in enumerate(rows):
                 tokens = new[r].tolist()
                 n = next((k + 1 for k, t in enumerate(tokens) if t in eos), len(tokens))
@@ -55,3 +57,16 @@ def generate(lm: CausalLM, prompts: Sequence[str | Sequence[str]], max_new_token
                 usage.continuation_tokens += n
             usage.computed_tokens += len(rows) * (width + new.shape[1])
     return outputs
+
+
+def _inputs(lm: CausalLM, ids: torch.Tensor, mask: torch.Tensor, soft_prompt: torch.Tensor | None) -> dict:
+    """generate()'s inputs: the token ids, or with a soft prompt the embeddings [soft
+    prompt, padding, prompt] (position ids follow the attention mask, so each prompt's
+    positions are those of the soft prompt and the prompt alone)."""
+    ids, mask = ids.to(lm.device), mask.to(lm.device)
+    if soft_prompt is None:
+        return {"input_ids": ids, "attention_mask": mask}
+    embeds = lm.model.get_input_embeddings()(ids)
+    soft = soft_prompt.to(device=lm.device, dtype=embeds.dtype).unsqueeze(0).expand(len(ids), -1, -1)
+    ones = torch.ones((len(ids), soft.shape[1]), dtype=mask.dtype, device=lm.device)
+    return {"inputs_embeds": torch.cat([soft, embeds], dim=1), "attention_mask": torch.cat([ones, mask], dim=1)}

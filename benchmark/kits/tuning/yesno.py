@@ -49,6 +49,9 @@ from torch import nn
 
 from benchmark.api.recommender import Recommender
 from benchmark.api.types import FitContext, ModelReport, PredictRequest, ScoreRequest, TrainData
+from benchmark.kits.llm.completion import Completes
+from benchmark.kits.llm.models import CausalLM
+from benchmark.kits.llm.pointwise import Usage
 from benchmark.kits.threads import torch_threads
 
 INSTRUCTION = ("Given the user's history of movies below, will the user like the target movie? "
@@ -251,10 +254,11 @@ def _user_table(interactions: pd.DataFrame, like_threshold: float) -> tuple[pd.D
     return rows, liked
 
 
-class YesNoTuned(Recommender):
+class YesNoTuned(Completes, Recommender):
     """Base of `tallrec-lite` and `softprompt`: subclasses set `defaults` and implement
     `attach(network)`, which makes the trainable part and returns (soft prompt or None,
-    trainable parameters, a description for the identity tags)."""
+    trainable parameters, a description for the identity tags). complete() continues
+    text with the tuned network (and its soft prompt)."""
 
     ranks_full_catalogue = False  # one LLM call per candidate: candidate sets only
 
@@ -406,10 +410,21 @@ class YesNoTuned(Recommender):
             ctx.log_metric("loss", total / max(count, 1), epoch)
             ctx.log_metric("epoch_seconds", time.perf_counter() - started, epoch)
 
+    # --- completion (benchmark.kits.llm.completion) ------------------------------------
+    def completion_lm(self) -> CausalLM:
+        lm = self._require_fit()
+        return CausalLM(lm.tokenizer, lm.network, lm.device, dict(self._identity))
+
+    def completion_soft_prompt(self) -> torch.Tensor | None:
+        return None if self.lm is None or self.lm.soft_prompt is None else self.lm.soft_prompt.detach()
+
+    def count_tokens(self, usage: Usage) -> None:
+        self._tokens += usage.prompt_tokens + usage.continuation_tokens
+
     # --- scoring --------------------------------------------------------------------
     def _require_fit(self) -> YesNoLM:
         if self.lm is None:
-            raise RuntimeError(f"{type(self).__name__}: score()/predict() called before fit()")
+            raise RuntimeError(f"{type(self).__name__}: score()/predict()/complete() called before fit()")
         return self.lm
 
     def _yes_minus_no(self, prefix: str, items: Sequence[int], key: tuple) -> np.ndarray:
