@@ -24,6 +24,7 @@ pages = [
     st.Page(VIEWS / "task.py", title="Task", icon=":material/bar_chart:", url_path="task"),
     st.Page(VIEWS / "paradigms.py", title="Paradigms", icon=":material/explore:", url_path="paradigms"),
     st.Page(VIEWS / "trust.py", title="Trust", icon=":material/policy:", url_path="trust"),
+    st.Page(VIEWS / "trust_card.py", title="Trust card", icon=":material/badge:", url_path="trust_card"),
     st.Page(VIEWS / "detail.py", title="Run / submission", icon=":material/receipt_long:", url_path="detail"),
     st.Page(VIEWS / "status.py", title="Run status", icon=":material/traffic:", url_path="status"),
     st.Page(VIEWS / "submit.py", title="Submit", icon=":material/upload:", url_path="submit"),

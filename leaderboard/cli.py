@@ -28,6 +28,7 @@ class ExportFormat(str, Enum):
     html = "html"
     md = "md"
     csv = "csv"
+    trust = "trust"
 
 
 def _log(message: str) -> None:
@@ -84,14 +85,17 @@ def serve(
 @leaderboard_app.command()
 def export(
     format: Annotated[list[ExportFormat], typer.Option(
-        "--format", "-f", help="html (self-contained page with charts), md or csv; repeatable.")] = [ExportFormat.html],
+        "--format", "-f", help="html (self-contained page with charts), md, csv or trust (a trust card per row "
+                                "with trust metrics, linked from the html and md pages); repeatable.")] = [
+        ExportFormat.html, ExportFormat.trust],
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("leaderboard-export"),
     snapshot: SnapshotDir = None,
     tracking_uri: TrackingUri = None,
     rebuild: Rebuild = False,
 ) -> None:
     """Write the leaderboard as static files for publishing: leaderboard.html (tables
-    and charts, no server needed), leaderboard.md, leaderboard.csv."""
+    and charts, no server needed), leaderboard.md, leaderboard.csv, and trust cards
+    (trust-cards/<task>--<submission>.html)."""
     from leaderboard.export import export as write
     from leaderboard.snapshot import load_snapshot
 

@@ -1,6 +1,7 @@
 """Static exports of the leaderboard for publishing: a self-contained HTML page (tables
-and Plotly charts with plotly.js inlined: no server, no network), Markdown tables and
-a CSV. Every text from the store is escaped for its format.
+and Plotly charts with plotly.js inlined: no server, no network), Markdown tables, a
+CSV, and a trust card (an HTML page) per row with trust metrics, linked from the
+pages. Every text from the store is escaped for its format.
 
 Each row carries its provenance (leaderboard.tables.row_provenance) as a badge; the
 badges' labels, colours and meanings live here, with no Streamlit, so the app shares
@@ -18,28 +19,36 @@ import pandas as pd
 from benchmark import paradigms
 from benchmark.families import family_order
 from benchmark.spreadsheet import spreadsheet_csv
-from leaderboard import tables
+from leaderboard import tables, trust
 from leaderboard.tables import PROVENANCE_BADGES, provenance_badge, provenance_labels
 from leaderboard.snapshot import Snapshot
 
 
-FORMATS = ("html", "md", "csv")
+FORMATS = ("html", "md", "csv", "trust")
 FILES = {"html": "leaderboard.html", "md": "leaderboard.md", "csv": "leaderboard.csv"}
+CARDS = "trust-cards"  # the "trust" format: one page per (task, row) with trust metrics
 DISPLAY = ["rank", "submission", "provenance", "version", "paradigm", "score (mean ± std)", "seeds", "Δ leader",
            "vs leader", "fit s", "inference s", "ran on", "trainable params"]
 
 
 def export(snapshot: Snapshot, out: str | Path, formats: Iterable[str] = FORMATS) -> list[Path]:
-    """Write the chosen formats into `out`; returns the files written."""
+    """Write the chosen formats into `out`; returns the files written. With "trust",
+    the trust cards go to `out`/trust-cards/ and the HTML and Markdown pages link them."""
+    formats = list(dict.fromkeys(formats))
+    unknown = [fmt for fmt in formats if fmt not in FORMATS]
+    if unknown:
+        raise ValueError(f"unknown export format {unknown[0]!r}: choose from {', '.join(FORMATS)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     boards = tables.all_leaderboards(snapshot)
-    writers = {"html": lambda: to_html(snapshot, boards), "md": lambda: to_markdown(snapshot, boards),
+    cards = card_files(boards) if "trust" in formats else {}
+    writers = {"html": lambda: to_html(snapshot, boards, cards), "md": lambda: to_markdown(snapshot, boards, cards),
                "csv": lambda: spreadsheet_csv(to_csv(boards))}
     written = []
-    for fmt in dict.fromkeys(formats):
-        if fmt not in writers:
-            raise ValueError(f"unknown export format {fmt!r}: choose from {', '.join(FORMATS)}")
+    for fmt in formats:
+        if fmt == "trust":
+            written += write_cards(snapshot, cards, out)
+            continue
         path = out / FILES[fmt]
         path.write_text(writers[fmt](), encoding="utf-8")
         written.append(path)
@@ -58,8 +67,8 @@ def to_csv(boards: dict[str, pd.DataFrame]) -> pd.DataFrame:
               for experiment, board in boards.items()]
     frame = pd.concat(frames, ignore_index=True)
     first = ["task", "family", "dataset", "main_score", "rank", "submission", "version", "variant", "paradigm",
-             "reference", "provenance", "seeds", "score", "score_std", "std_includes_candidate_redraws", "delta",
-             "tested", "test_seeds", "p_value", "p_holm", "significant", "verdict", "model_size"]
+             "reference", "provenance", "memorized", "seeds", "score", "score_std", "std_includes_candidate_redraws",
+             "delta", "tested", "test_seeds", "p_value", "p_holm", "significant", "verdict", "model_size"]
     first = [c for c in first if c in frame]
     return frame[first + sorted(c for c in frame.columns if c not in first)]
 
@@ -80,7 +89,7 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join([header, rule, *rows])
 
 
-def to_markdown(snapshot: Snapshot, boards: dict[str, pd.DataFrame]) -> str:
+def to_markdown(snapshot: Snapshot, boards: dict[str, pd.DataFrame], cards: dict | None = None) -> str:
     meta = snapshot.meta
     parts = ["# llm4rec-bench leaderboard", "",
              f"Snapshot of {meta.get('n_runs', 0):,} runs ({meta.get('n_ranked_runs', 0):,} ranked), "
@@ -96,6 +105,12 @@ def to_markdown(snapshot: Snapshot, boards: dict[str, pd.DataFrame]) -> str:
             if tables.std_note(board):
                 parts += [f"_{tables.escape_markdown(tables.std_note(board), inline=True)}._", ""]
             parts += [markdown_table(_display(board)), ""]
+            if tables.memorization_note(board):
+                parts += [f"_{tables.escape_markdown(tables.memorization_note(board), inline=True)}._", ""]
+            links = [f"[{tables.escape_markdown(card.label, inline=True)}]({path})"
+                     for path, card in (cards or {}).items() if card.experiment == experiment]
+            if links:
+                parts += ["Trust cards: " + ", ".join(links), ""]
     if not boards:
         parts.append("No finished, complete runs yet.")
     return "\n".join(parts) + "\n"
@@ -145,6 +160,7 @@ dl.legend{display:grid;grid-template-columns:max-content auto;gap:.25rem .8rem;f
 dl.legend dd{margin:0}
 .sig{color:#1a7f37}.ns{color:#9a6700}
 nav a{margin-right:1rem}.scroll{overflow-x:auto}
+table.figures{width:auto}.memorized{color:#9a6700;font-weight:600}
 """
 
 SORT_JS = """
@@ -258,7 +274,7 @@ def _anchor(experiment: str) -> str:
     return "task-" + "".join(ch if ch.isalnum() else "-" for ch in experiment)
 
 
-def to_html(snapshot: Snapshot, boards: dict[str, pd.DataFrame]) -> str:
+def to_html(snapshot: Snapshot, boards: dict[str, pd.DataFrame], cards: dict | None = None) -> str:
     from plotly.offline import get_plotlyjs
 
     meta = snapshot.meta
@@ -278,6 +294,12 @@ def to_html(snapshot: Snapshot, boards: dict[str, pd.DataFrame]) -> str:
             if tables.std_note(board):
                 body.append(f'<p class="note">{_esc(tables.std_note(board))}.</p>')
             body.append(html_table(board))
+            if tables.memorization_note(board):
+                body.append(f'<p class="note memorized">{_esc(tables.memorization_note(board))}.</p>')
+            links = [f'<a href="{_esc(path)}">{_esc(card.label)}</a>' for path, card in (cards or {}).items()
+                     if card.experiment == experiment]
+            if links:
+                body.append(f'<p class="trust-cards">Trust cards: {", ".join(links)}</p>')
             body.append(_chart(board))
     counts = tables.state_counts(snapshot.runs)
     if not counts.empty:
@@ -296,3 +318,64 @@ def to_html(snapshot: Snapshot, boards: dict[str, pd.DataFrame]) -> str:
 def _json_for_script(value: dict) -> str:
     """JSON inside <script>: '<' escaped so that no '</script>' can close the tag."""
     return json.dumps(value, default=str).replace("<", "\\u003c")
+
+
+# ---------------------------------------------------------------- trust cards
+
+
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isascii() and ch.isalnum() else "-" for ch in text)
+
+
+def card_files(boards: dict[str, pd.DataFrame]) -> dict[str, trust.TrustCard]:
+    """{path under the export folder: card} for every ranked row with trust metrics."""
+    files: dict[str, trust.TrustCard] = {}
+    for board in boards.values():
+        for card in trust.cards(board):
+            stem = f"{CARDS}/{_slug(card.experiment)}--{_slug(card.label)}"
+            path, n = f"{stem}.html", 1
+            while path in files:  # names that differ only in punctuation
+                n += 1
+                path = f"{stem}-{n}.html"
+            files[path] = card
+    return files
+
+
+def write_cards(snapshot: Snapshot, cards: dict[str, trust.TrustCard], out: Path) -> list[Path]:
+    written = []
+    for name, card in cards.items():
+        path = out / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(card_html(snapshot, card), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def _figure_table(frame: pd.DataFrame) -> str:
+    head = "".join(f"<th>{_esc(c)}</th>" for c in frame.columns)
+    rows = "".join("<tr>" + "".join(f"<td>{_esc(v)}</td>" for v in row) + "</tr>"
+                   for row in frame.itertuples(index=False))
+    return f'<table class="figures"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
+
+
+def card_html(snapshot: Snapshot, card: trust.TrustCard) -> str:
+    """One row's trust card as a self-contained page (no script)."""
+    body = [f'<p class="meta"><a href="../{FILES["html"]}">← leaderboard</a> · snapshot built '
+            f'{_esc(snapshot.meta.get("built_at", "?"))}</p>',
+            f"<h1>Trust card: {_esc(card.label)}</h1>",
+            f'<p>{_badge(card.paradigm)} {_provenance_badge(card.provenance)} on <b>{_esc(card.experiment)}</b></p>',
+            f'<p class="score">main score {_esc(card.main_score)}: <b>{_esc(card.score)}</b> '
+            f"(mean ± std over {card.seeds} seed{'s' if card.seeds != 1 else ''})</p>"]
+    if card.memorized:
+        body.append(f'<p class="memorized">{_esc(tables.MEMORIZATION_NOTE)}.</p>')
+    if card.readings:
+        body.append("<h2>In plain words</h2><ul class=\"readings\">"
+                    + "".join(f"<li>{_esc(line)}</li>" for line in card.readings) + "</ul>")
+    for section, frames in card.sections:
+        body.append(f"<h2>{_esc(section.title)}</h2><p class=\"note\">{_esc(section.caption)}</p>")
+        for attribute, frame in frames.items():
+            body.append((f"<h3>{_esc(attribute)}</h3>" if attribute else "") + _figure_table(frame))
+    return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>Trust card: {_esc(card.label)} on {_esc(card.experiment)}</title><style>{CSS}</style></head>"
+            f"<body>{''.join(body)}</body></html>")

@@ -71,6 +71,15 @@ def is_maintainer_run(provenance: pd.Series) -> pd.Series:
 # A row's provenance is the weakest of its runs' (docs/submitting.md): weakest first.
 PROVENANCES = tuple(reversed(PROVENANCE_BADGES))
 
+# A row whose model reproduces this share of the catalogue's item titles from their ids
+# (the memorization probe, mean over seeds) is flagged wherever it is ranked.
+MEMORIZATION_METRIC = "trust.memorization.item_rate"
+MEMORIZATION_THRESHOLD = 0.2
+MEMORIZED_MARK = "⚠ memorized"
+MEMORIZATION_NOTE = (f"{MEMORIZED_MARK}: the model reproduces at least {MEMORIZATION_THRESHOLD:.0%} of the "
+                     f"catalogue's item titles from their ids ({MEMORIZATION_METRIC}, mean over seeds): its "
+                     "zero-shot numbers may come from having seen the data")
+
 SIZE_BUCKETS = ("< 1M", "1M–100M", "100M–1B", "≥ 1B", "unknown")
 SIGNIFICANCE_NOTE = ("vs leader: paired t-test on the main score's per-user values (CTR: per-user AUC), over the "
                      "seeds a row shares with the leader, matched seed by seed (the same candidate sets); "
@@ -187,6 +196,7 @@ def leaderboard(ranked: pd.DataFrame, per_user: pd.DataFrame, experiment: str, m
     table["reference"] = table["submission"].isin(REFERENCE_SUBMISSIONS)
     table["provenance"] = grouped.apply(row_provenance, include_groups=False).to_numpy()
     table["model_size"] = _model_size(table)
+    table["memorized"] = memorized(table)
     table["std_includes_candidate_redraws"] = candidate_redraws(runs)
     if main not in table:
         table[main], table[f"{main} std"] = np.nan, np.nan
@@ -243,6 +253,23 @@ def _verdict(test: pd.Series, statistic: str, higher: bool) -> str:
     return f"{'worse' if worse else 'better'} on {statistic} (p={test['p_holm']:.2g}, {seeds})"
 
 
+def memorized(table: pd.DataFrame) -> pd.Series:
+    """Rows whose mean MEMORIZATION_METRIC is at least MEMORIZATION_THRESHOLD (False
+    where the probe did not run)."""
+    rate = table.get(MEMORIZATION_METRIC, pd.Series(np.nan, index=table.index))
+    return rate.ge(MEMORIZATION_THRESHOLD)
+
+
+def memorized_marks(board: pd.DataFrame) -> np.ndarray:
+    """" ⚠ memorized" for flagged rows, "" for others: appended to the submission."""
+    return np.where(board["memorized"], " " + MEMORIZED_MARK, "")
+
+
+def memorization_note(board: pd.DataFrame) -> str:
+    """MEMORIZATION_NOTE where a row of the board is flagged, "" otherwise."""
+    return MEMORIZATION_NOTE if bool(board["memorized"].any()) else ""
+
+
 def std_note(board: pd.DataFrame) -> str:
     """The label of a board's ± std where its seeds drew different candidate sets; ""
     otherwise."""
@@ -295,7 +322,7 @@ def overview_table(board: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "task": board["experiment"] + " · " + main,
         "rank": board["rank"],
-        "submission": board["submission"] + np.where(board["reference"], " (reference)", ""),
+        "submission": board["submission"] + np.where(board["reference"], " (reference)", "") + memorized_marks(board),
         "provenance": board["provenance"],
         "version": board["version"] + np.where(board["variant"] != "", " [" + board["variant"] + "]", ""),
         "paradigm": board["paradigm"],
@@ -325,13 +352,15 @@ def leaders(boards: dict[str, pd.DataFrame]) -> pd.DataFrame:
                      "leader": row_label(top), "submission": top["submission"], "paradigm": top["paradigm"],
                      "score": top["score"], "score_std": top["score_std"], "seeds": top["seeds"],
                      "gap": float(top["score"] - board["score"].iloc[1]) if len(board) > 1 else math.nan,
+                     "memorized": bool(top["memorized"]),
                      "runner_up_verdict": board["verdict"].iloc[1] if len(board) > 1 else ""})
     return pd.DataFrame(rows)
 
 
 def task_table(board: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     """The Task page's sortable table: numeric mean and std per metric, costs."""
-    columns = {"rank": board["rank"], "submission": board["submission"], "version": board["version"],
+    columns = {"rank": board["rank"], "submission": board["submission"] + memorized_marks(board),
+               "version": board["version"],
                "variant": board["variant"], "paradigm": board["paradigm"], "seeds": board["seeds"]}
     for metric in metrics:
         columns[metric] = board[metric]
@@ -404,12 +433,6 @@ def diagnostic_boards(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 def trust_metrics(board: pd.DataFrame) -> list[str]:
     return sorted(c for c in board.columns if c.startswith("trust.") and not c.endswith(" std"))
-
-
-def popularity_metrics(board: pd.DataFrame) -> list[str]:
-    """Popularity-bias metrics a task logged: ARP@K, ItemCoverage@K (and trust.ARP@K)."""
-    return sorted(c for c in board.columns if not c.endswith(" std")
-                  and c.rsplit(".", 1)[-1].split("@")[0] in ("ARP", "ItemCoverage", "APLT", "Gini"))
 
 
 def position_curve(board: pd.DataFrame) -> pd.DataFrame:

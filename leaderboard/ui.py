@@ -146,13 +146,17 @@ def number_columns(frame: pd.DataFrame, digits: int = 4) -> dict:
     return config
 
 
-def mean_std_frame(board: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
-    """submission, paradigm, seeds, then "mean ± std" text per metric."""
-    frame = pd.DataFrame({"submission": [tables.row_label(r) for _, r in board.iterrows()],
-                          "paradigm": board["paradigm"], "seeds": board["seeds"]})
+def mean_std_frame(board: pd.DataFrame, metrics: list[str], labels: dict[str, str] | None = None) -> pd.DataFrame:
+    """submission (with the memorization mark where flagged), paradigm, seeds, then
+    "mean ± std" text per metric, its column named by `labels` where given."""
+    labels = labels or {}
+    names = [tables.row_label(r) + mark for (_, r), mark in zip(board.iterrows(), tables.memorized_marks(board))]
+    frame = pd.DataFrame({"submission": names, "paradigm": board["paradigm"],
+                          "seeds": board["seeds"]})
     for metric in metrics:
         digits = display_digits(metric)
-        frame[metric] = [tables.mean_std(m, s, digits) for m, s in zip(board[metric], board[f"{metric} std"])]
+        frame[labels.get(metric, metric)] = [tables.mean_std(m, s, digits)
+                                             for m, s in zip(board[metric], board[f"{metric} std"])]
     return frame
 
 

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from conftest import REPO, shipped, synthetic_task
+from leaderboard_fixtures import APP, snapshot_fixtures
 
 INJECTION = "<script>alert(1)</script> **bold** [link](javascript:alert(1))"
 # A name logged straight to the store (MLflow does not check names): escaped everywhere.
@@ -28,7 +29,6 @@ HOSTILE = "<b>evil</b>**x**"
 VERIFIED, SELF_REPORTED = "vetted-llm", "claimed-llm"
 VERIFIED_TAGS = {"sandbox": "true", "provenance": "verified", "verified": "true", "bundle_hash": "f00d"}
 SELF_REPORTED_TAGS = {"sandbox": "true", "provenance": "self-reported", "bundle_hash": "beef"}
-APP = REPO / "leaderboard" / "app.py"
 
 NOISY_POP = """
 import numpy as np
@@ -146,18 +146,7 @@ def fixture_store(tmp_path_factory):
         return build_fixture_store(root)
 
 
-@pytest.fixture(scope="module")
-def snapshot_dir(fixture_store, tmp_path_factory) -> Path:
-    from leaderboard.snapshot import build_snapshot
-
-    return build_snapshot(fixture_store, tmp_path_factory.mktemp("snapshot") / "snap")
-
-
-@pytest.fixture(scope="module")
-def snap(snapshot_dir):
-    from leaderboard.snapshot import load_snapshot
-
-    return load_snapshot(snapshot_dir)
+snapshot_dir, snap, app = snapshot_fixtures("fixture_store", "snapshot")
 
 
 @pytest.fixture(scope="module")
@@ -466,14 +455,6 @@ def test_cli_snapshot_then_export(fixture_store, tmp_path):
 
 
 # ---------------------------------------------------------------- the app (streamlit.testing)
-
-
-@pytest.fixture
-def app(snapshot_dir, monkeypatch):
-    from streamlit.testing.v1 import AppTest
-
-    monkeypatch.setenv("LLM4REC_LEADERBOARD_SNAPSHOT", str(snapshot_dir))
-    return AppTest.from_file(str(APP), default_timeout=60)
 
 
 def page(app, name: str):

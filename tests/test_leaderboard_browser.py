@@ -10,17 +10,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from conftest import REPO
+from leaderboard_fixtures import serving
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = REPO / "tests" / "artifacts"
@@ -53,26 +48,6 @@ def open_page(playwright, profile: Path, height: int = 1000):
     return browser, browser.new_page()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_healthy(port: int, server: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the server exited with {server.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(f"no answer from 127.0.0.1:{port} in {timeout:.0f} s")
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """Serve the fixture store's leaderboard; the server is always stopped."""
@@ -85,23 +60,8 @@ def served(tmp_path_factory):
         patch.setenv("LLM4REC_CACHE", str(root / "cache"))
         uri = build_fixture_store(root)
     folder = build_snapshot(uri, root / "snapshot")
-    port = free_port()
-    log = open(root / "serve.log", "w")
-    env = os.environ | {"PYTHONPATH": str(REPO)}
-    server = subprocess.Popen([sys.executable, "-m", "benchmark.cli", "leaderboard", "serve", "--port", str(port),
-                               "--snapshot", str(folder)], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True)  # its own process group: streamlit and all stop together
-    try:
-        wait_healthy(port, server)
-        yield f"http://127.0.0.1:{port}/", leaders(all_leaderboards(load_snapshot(folder)))
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-        log.close()
+    with serving(folder, root) as url:
+        yield url, leaders(all_leaderboards(load_snapshot(folder)))
 
 
 def test_chromium_shows_the_leaders_and_their_scores(served, tmp_path):

@@ -35,8 +35,9 @@ lines = []
 for leader in tables.leaders(boards).itertuples():
     runner_up = f"; runner-up {ui.esc(leader.runner_up_verdict)}" if leader.runner_up_verdict else ""
     provenance = ui.provenance_markdown(boards[leader.experiment]["provenance"].iloc[0])
+    mark = f" {ui.esc(tables.MEMORIZED_MARK)}" if leader.memorized else ""
     lines.append(f"- **{ui.esc(leader.experiment)}** ({ui.esc(leader.main_score)}): "
-                 f"**{ui.esc(leader.leader)}** {ui.badge(leader.paradigm)} {provenance} — "
+                 f"**{ui.esc(leader.leader)}**{mark} {ui.badge(leader.paradigm)} {provenance} — "
                  f"{ui.esc(tables.mean_std(leader.score, leader.score_std))} over {leader.seeds} seed(s){runner_up}")
 st.markdown("\n".join(lines))
 
@@ -53,8 +54,10 @@ for family in sorted(set(tasks["family"]) | set(overview), key=family_order):
         st.dataframe(ui.styled(table), hide_index=True, width="stretch", height=ui.table_height(table),
                      column_config=config)
         for experiment in tasks.loc[tasks["family"] == family, "experiment"]:
-            if experiment in boards and tables.std_note(boards[experiment]):
-                st.caption(f"{ui.esc(experiment)}: {ui.esc(tables.std_note(boards[experiment]))}.")
+            board = boards.get(experiment)
+            notes = (tables.std_note(board), tables.memorization_note(board)) if board is not None else ()
+            for note in filter(None, notes):
+                st.caption(f"{ui.esc(experiment)}: {ui.esc(note)}.")
     for task in tasks[(tasks["family"] == family) & ~tasks["experiment"].isin(boards)].itertuples():
         if task.experiment in all_boards:  # hidden by "verified only"
             st.caption(f"{ui.esc(task.experiment)}: no verified or sandboxed row; turn off “verified only” "

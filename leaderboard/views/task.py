@@ -56,7 +56,8 @@ table = tables.task_table(filtered, metrics)
 table.insert(table.columns.get_loc("submission") + 1, "provenance", filtered["provenance"])
 st.dataframe(ui.styled(ui.with_provenance_badges(table)), hide_index=True, width="stretch",
              column_config=ui.number_columns(table) | {"provenance": ui.provenance_column()})
-st.caption(" ".join(f"{note}." for note in (tables.std_note(board), tables.SIGNIFICANCE_NOTE) if note)
+notes = (tables.std_note(board), tables.memorization_note(filtered), tables.SIGNIFICANCE_NOTE)
+st.caption(" ".join(f"{note}." for note in notes if note)
            + " Click a column header to sort.")
 ui.provenance_legend()
 st.download_button("Download CSV", spreadsheet_csv(table).encode(),  # provenance by its plain name, as in the export

@@ -1,47 +1,42 @@
-"""Trust: position bias, hallucination and compliance, popularity bias."""
+"""Trust: every task's trust figures by section (position bias, output validity,
+popularity, exposure, user-side and counterfactual fairness, robustness, attacks,
+memorization, the passes' cost), one table per section (per attribute where the
+figures are), shown only where a run logged them; one row's figures together are on
+the Trust card page."""
 import streamlit as st
 
-from leaderboard import charts, tables, ui
+from leaderboard import charts, tables, trust, ui
 
 st.title("Trust")
-st.caption("What point estimates hide: does an LLM prefer candidates by their position in the prompt, "
-           "does it name items that are not in the catalogue or break the output format, does a model "
-           "recommend mostly popular items. Shown for the runs that logged these metrics, partial "
-           "(`--limit-users`) runs included as their own rows.")
-boards = ui.diagnostics()
-POSITION = ("trust.PosGap", "trust.kendall_tau")
-OUTPUT = ("trust.hallucination_rate", "trust.compliance", "trust.duplicate_rate")
+st.caption("What point estimates hide: position bias and output validity of LLM rankers, popularity and "
+           "exposure, fairness between user groups and under stated attributes, robustness to perturbed "
+           "histories, attacks, memorization of the data. Mean ± std over seeds, for the runs that logged "
+           "these metrics, partial (`--limit-users`) runs included as their own rows.")
+st.page_link("views/trust_card.py", label="Trust card: one submission's trust figures together, in plain words",
+             icon=":material/badge:")
 
 shown = 0
-for experiment, board in boards.items():
-    trust = tables.trust_metrics(board)
-    popularity = tables.popularity_metrics(board)
-    if not trust and not popularity:
+for experiment, board in ui.diagnostics().items():
+    sections = trust.shown_sections(board)
+    if not sections:
         continue
     shown += 1
     st.header(experiment)
-    logged = board[board[[*trust, *popularity]].notna().any(axis=1)]
-    position = [m for m in POSITION if m in trust]
-    curve = tables.position_curve(logged)
-    if position or len(curve):
-        st.subheader("Position bias")
-        if position:
-            st.dataframe(ui.mean_std_frame(logged, position), hide_index=True, width="stretch")
+    for section, groups in sections:
+        st.subheader(section.title)
+        st.caption(ui.esc(section.caption))
+        for attribute, metrics in groups.items():
+            if attribute:
+                st.markdown(f"**{ui.esc(attribute)}**")
+            rows = board[board[metrics].notna().any(axis=1)]
+            labels = {m: trust.shown_name(section, m) for m in metrics}
+            st.dataframe(ui.mean_std_frame(rows, metrics, labels), hide_index=True, width="stretch")
+        curve = tables.position_curve(board) if section.key == "position" else []
         if len(curve):
             st.plotly_chart(charts.position_bias(curve), width="stretch")
-    output = [m for m in OUTPUT if m in trust]
-    if output:
-        st.subheader("Hallucination and compliance")
-        st.dataframe(ui.mean_std_frame(logged, output), hide_index=True, width="stretch")
-    if popularity:
-        st.subheader("Popularity bias")
-        st.caption("ARP: average popularity (training interactions) of the recommended items; "
-                   "ItemCoverage: share of the catalogue recommended to anyone.")
-        st.dataframe(ui.mean_std_frame(logged, popularity), hide_index=True, width="stretch")
-    other = [m for m in trust if m not in (*POSITION, *OUTPUT, *popularity) and not m.startswith("trust.pos_")]
-    if other:
-        st.subheader("Other trust metrics")
-        st.dataframe(ui.mean_std_frame(logged, other), hide_index=True, width="stretch")
+    if tables.memorization_note(board):
+        st.caption(ui.esc(tables.memorization_note(board)) + ".")
 
 if not shown:
-    st.info("No run logged trust metrics (trust.*) or popularity metrics yet; the zero-shot LLM runs do.")
+    st.info("No run logged trust metrics (trust.*) or popularity metrics yet; the trust passes of a task's "
+            "`trust:` block log them.")
