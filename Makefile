@@ -33,7 +33,7 @@ setup: $(BIN)/llm4rec sandbox
 run: setup
 	$(BIN)/llm4rec run --task $(TASK) $(foreach s,$(BASELINES),--submission $(s))
 	$(BIN)/llm4rec leaderboard snapshot
-	$(BIN)/llm4rec leaderboard export --format html --format md --format csv --out leaderboard-export
+	$(BIN)/llm4rec leaderboard export --format html --format md --format csv --format trust --out leaderboard-export
 
 ## results: the ranked table of the standard task
 results: $(BIN)/llm4rec

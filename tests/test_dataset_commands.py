@@ -302,12 +302,15 @@ def test_every_shipped_task_prepares_its_data_from_publisher_format_files(tmp_pa
 
 
 def test_task_digests_stay_those_recorded_before_and_do_not_hold_the_files_folder(tmp_path):
-    # Computed at 941c74b, before dataset.category and dataset.columns existed: runs
-    # recorded then keep their run keys.
+    # The ml-100k tasks' trust passes (issue 16) are part of their protocol: runs with
+    # them key anew. A task without a trust block keeps the digest it had before (ml-1m:
+    # computed at 399d338), as fields added later leave old specs hashing alike.
     assert load_task("sequential/ml-100k").digest() == \
-        "bdc7123453ddc477a2e87707a7451fcd1d9f81673acb6cbe1132a2c696aa0a68"
+        "5512c7bf803518f92eac80cb7bd7f9043b7ce9dc7fc97820bdb14c131121a923"
     assert load_task("zeroshot/ml-100k").digest() == \
-        "8d6386f6cd1dcd33c5af2e0c4594d3ec0c6cd4b5347d34aec67b64af4ba88ba5"
+        "968a458ea1718747e31944b2ba1a0784198d86bfaf186e59c7f9b27da6d72017"
+    assert load_task("sequential/ml-1m").digest() == \
+        "80e17c867fd024996441586c69b7837f6dac7e70145cdee37b5200b27439c1fb"
     spec = load_task("sequential/ml-1m")
     elsewhere = spec.model_copy(update={"dataset": spec.dataset.model_copy(update={"path": str(tmp_path)})})
     assert elsewhere.digest() == spec.digest()
