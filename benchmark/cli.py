@@ -292,26 +292,47 @@ def _print_results(task, store, format: Format, all_metrics: bool = False) -> No
     view = Table(title=f"{task.task} (v{task.version}) — ranked by {task.main_score}, mean {spread}")
     shown = _shown_metrics(task, all_metrics)
     trust = _shown_trust(task, table, all_metrics)
-    for column in ["rank", "submission", "version", "paradigm", *shown, *trust.values(), "seeds"]:
+    columns = {} if all_metrics else trust  # --all-metrics: a table of their own (below)
+    for column in ["rank", "submission", "version", "paradigm", *shown, *columns.values(), "seeds"]:
         view.add_column(column, justify="left" if column in IDENTITY_COLUMNS else "right")
     for _, row in table.iterrows():
         version = f"{row['version']} [{row['variant']}]" if row["variant"] else row["version"]
         # Names come from the store: shown literally, never as Rich markup ("[train_samples=100]").
         view.add_row(str(row["rank"]), escape(row["submission"]), escape(version), escape(row["paradigm"]),
                      *[format_mean_std(row[m], row[f"{m} std"], metric=m) for m in shown],
-                     *[_trust_cell(row, m) for m in trust], str(row["seeds"]))
-    if trust:
-        view.caption = _trust_caption(all_metrics)
+                     *[_trust_cell(row, m) for m in columns], str(row["seeds"]))
+    if trust and not all_metrics:
+        view.caption = _trust_caption()
     if table.empty:
         view.caption = f"no finished runs in {store.uri}"
     out.print(view)
+    if trust and all_metrics:
+        out.print(_trust_table(task, table, trust))
 
 
-def _trust_caption(all_metrics: bool) -> str:
-    """What the trust columns are (docs/trust.md defines each)."""
-    if all_metrics:
-        return ("trust.* metrics without their prefix, means over seeds (docs/trust.md; — where a pass did not "
-                "apply)")
+def _trust_table(task, table, trust: dict[str, str]) -> Table:
+    """--all-metrics: every trust metric as a row (dozens: too many for columns), one
+    column per ranked row of the results, mean ± std over seeds."""
+    import numpy as np
+    from rich.markup import escape
+
+    from benchmark.tracking.results import format_mean_std
+
+    view = Table(title=f"{task.task} — trust figures (docs/trust.md), mean ± std over seeds")
+    view.add_column("trust.*", justify="left")
+    for _, row in table.iterrows():
+        variant = f" [{row['variant']}]" if row["variant"] else ""
+        view.add_column(escape(f"{row['rank']}. {row['submission']} {row['version']}{variant}"), justify="right")
+    for metric, name in trust.items():
+        cells = [format_mean_std(row[metric], row.get(f"{metric} std", np.nan), metric=metric)
+                 if row.get(metric) is not None else "—" for _, row in table.iterrows()]
+        view.add_row(escape(name), *cells)
+    view.caption = "— where a pass did not apply or a run did not log the figure"
+    return view
+
+
+def _trust_caption() -> str:
+    """What the default table's trust columns are (docs/trust.md defines each)."""
     return ("trust (means over seeds, — where a pass did not apply; docs/trust.md): PosGap = max - min main score "
             "over the target's positions; tau = Kendall tau-b between shuffles; ARP = mean training popularity "
             "of the top items; APLT = their share of long-tail items; halluc./comply/dup. = listwise output "

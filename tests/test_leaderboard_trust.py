@@ -368,7 +368,11 @@ def test_results_all_metrics_shows_every_trust_metric(trust_store, tmp_path, boa
     assert sorted(_shown_trust(TASK, table, True)) == logged and len(logged) > 40
     assert set(_shown_trust(TASK, table, False)) < set(logged) | {"trust.fairness.*.gap"}
     output = results_table(trust_store, tmp_path, "--all-metrics")
-    assert "trust.* metrics without their prefix" in " ".join(output.split())
+    assert "trust figures (docs/trust.md)" in output
+    rows = [line.split("│")[1].strip() for line in output.splitlines() if line.count("│") > 2]
+    assert [r for r in rows if r.startswith("fairness.")] and set(m.removeprefix("trust.") for m in logged) <= set(rows)
+    metrics_header = next(line for line in output.splitlines() if "submission" in line)
+    assert "gender.gap" not in metrics_header  # a table of their own, one row per figure
 
 
 # ---------------------------------------------------------------- headless Chromium
