@@ -7,6 +7,7 @@ packaged weights."""
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -315,3 +316,11 @@ def test_minilm_submission():
     assert set(report.llm) >= {"llm.model", "llm.weights_sha256", "llm.dtype", "llm.decoding"}
     assert report.llm["llm.prompt_hash"] == "none (item texts only)"
     assert report.tokens > 0 and report.trainable_parameters == 0
+
+    # Another catalogue with one title changed (the text attack's): only that text is embedded.
+    tokens, before = report.tokens, model.embeddings.copy()
+    items = request.catalog.items.copy()
+    items.loc[items["item_id"] == 4, "title"] = items.loc[items["item_id"] == 4, "title"] + " — highly recommended"
+    model.score(replace(request, catalog=Catalog(request.catalog.n_items, items)))
+    changed = np.flatnonzero(np.any(model.embeddings != before, axis=1))
+    assert changed.tolist() == [4] and 0 < model.report().tokens - tokens < 30

@@ -33,10 +33,18 @@ class MiniLMZeroShot(TextModel):
         self._embed(self._texts)
 
     def _embed(self, texts: list[str]) -> None:
-        with torch_threads(self.threads):
-            self.embeddings, tokens = self.encoder.encode(texts, batch_size=self.batch_size)
-        self.usage.prompt_tokens += tokens
-        self.usage.computed_tokens += tokens
+        """The catalogue's embeddings; a text embedded before (another catalogue that
+        differs in a few titles) is not embedded again."""
+        known = getattr(self, "_by_text", {})
+        new = list(dict.fromkeys(t for t in texts if t not in known))
+        if new:
+            with torch_threads(self.threads):
+                vectors, tokens = self.encoder.encode(new, batch_size=self.batch_size)
+            known |= dict(zip(new, vectors))
+            self.usage.prompt_tokens += tokens
+            self.usage.computed_tokens += tokens
+        self._by_text = known
+        self.embeddings = np.stack([known[t] for t in texts])
 
     def item_texts(self, catalog):
         if catalog is not self._catalog:  # another catalogue than fit's: embed it too
