@@ -211,7 +211,7 @@ def _fit_and_score(submission: Submission, task: TaskSpec, seed: int, views: Tas
         # A sandboxed worker (one per run), or the model in this process behind copies.
         model = build_model(submission, sandbox=sandbox, limits=limits)
         try:
-            ctx = _fit_context(submission, task_family, task, seed, views, result, store, zero_shot)
+            ctx = _fit_context(submission, task_family, task, seed, views, store, result.run_id, zero_shot)
             started = time.perf_counter()
             model.fit(catalogue_only(views.train) if zero_shot else views.train, ctx)
             fit_seconds = time.perf_counter() - started
@@ -249,8 +249,7 @@ def _fitted_again(submission: Submission, task_family: TaskFamily, task: TaskSpe
     seed_everything(seed)
     model = build_model(submission, sandbox=sandbox, limits=limits)
     try:
-        ctx = _fit_context(submission, task_family, task, seed, views, RunResult(task.task, "", "", "", seed, ""),
-                           None, zero_shot=False)
+        ctx = _fit_context(submission, task_family, task, seed, views, None, None, zero_shot=False)
         model.fit(train, ctx)
         yield model
     finally:
@@ -258,7 +257,7 @@ def _fitted_again(submission: Submission, task_family: TaskFamily, task: TaskSpe
 
 
 def _fit_context(submission: Submission, task_family: TaskFamily, task: TaskSpec, seed: int, views: TaskViews,
-                 result: RunResult, store: ResultsStore | None, zero_shot: bool) -> FitContext:
+                 store: ResultsStore | None, run_id: str | None, zero_shot: bool) -> FitContext:
     def evaluate_validation(call) -> float:
         evaluation = task_family.evaluate_part(call, views.validation, task, views.train, submission.name,
                                                "validation")
@@ -269,7 +268,7 @@ def _fit_context(submission: Submission, task_family: TaskFamily, task: TaskSpec
         evaluate_validation=None if zero_shot else evaluate_validation,  # zero-shot models select nothing
         progress=lambda iterable, description="training", total=None: track(
             iterable, f"{submission.name} {description}", total),
-        log_metric=curve_logger(store, result.run_id, submission.name),
+        log_metric=curve_logger(store, run_id, submission.name),
     )
 
 

@@ -5,7 +5,7 @@ over the same fitted model (only poisoning fits again), and logs `trust.<pass>..
 metrics and its seconds as `cost.trust_seconds.<pass>`.
 
 One module per pass, each with `applies(run) -> str | None` (None: it applies, else
-why not) and `measure(run, spec) -> dict[str, float]`; PASSES lists them in the order
+why not) and `measure(run, spec) -> dict[str, float]`; passes() lists them in the order
 they run. The metrics' arithmetic lives in benchmark.eval.trust.
 """
 from __future__ import annotations
