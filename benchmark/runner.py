@@ -225,8 +225,7 @@ def _fit_and_score(submission: Submission, task: TaskSpec, seed: int, views: Tas
             fit_again = None if zero_shot else functools.partial(
                 _fitted_again, submission, task_family, task, seed, views, sandbox, limits)
             trust = task_family.trust_metrics(TrustRun(task, views, seed, submission.name, submission.card.paradigm,
-                                                       model, getattr(call, "score", call), call, result.per_user,
-                                                       fit_again))
+                                                       model, call, result.per_user, fit_again))
             report = model.report()
             worker_peak = worker_peak_rss_mb(model)
         finally:

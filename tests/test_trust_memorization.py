@@ -119,7 +119,7 @@ def trust_run(model: Recommender, views, train=None) -> TrustRun:
     model = InProcessRecommender(model)  # as the harness holds a model with --no-sandbox
     model.fit(train, FitContext(seed=0))
     views = dataclasses.replace(views, train=train)
-    return TrustRun(task(), views, 0, name, "id-from-scratch", model, model.score, RecordingScorer(model.score),
+    return TrustRun(task(), views, 0, name, "id-from-scratch", model, RecordingScorer(model.score),
                     pd.DataFrame())
 
 

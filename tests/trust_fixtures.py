@@ -27,7 +27,7 @@ def trust_run(model: Recommender, task: TaskSpec, views: TaskViews, seed: int = 
     model.fit(views.train, FitContext(seed=seed))
     call = task_family.test_call(model, views.train, task)
     evaluation = task_family.evaluate_part(call, views.test, task, views.train, "test-model", "test")
-    return TrustRun(task, views, seed, "test-model", "id-from-scratch", model, call.score, call,
+    return TrustRun(task, views, seed, "test-model", "id-from-scratch", model, call,
                     evaluation.per_user())
 
 

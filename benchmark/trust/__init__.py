@@ -41,12 +41,16 @@ class TrustRun:
     name: str  # the submission's name, for messages
     paradigm: str
     model: "Recommender"  # fitted
-    score: Callable  # the model as a score function (recommend() read into scores)
-    recorded: "RecordingScorer"  # what the test pass ranked
+    recorded: "RecordingScorer"  # what the test pass ranked, through the model's scorer
     per_user: pd.DataFrame  # the test pass's per-user metrics: user, then the task's metrics
     # A fresh model of the submission fitted on other training data, closed on exit
     # (poisoning); None where the run cannot fit another.
     fit_again: Callable[["TrainData"], AbstractContextManager["Recommender"]] | None = None
+
+    @property
+    def score(self) -> Callable:
+        """The model as a score function (recommend() read into scores), unrecorded."""
+        return self.recorded.score
 
     @property
     def family(self):
