@@ -25,6 +25,8 @@ the lowest score (`ranking_scores`), and the tie-aware metrics average over them
 """
 from __future__ import annotations
 
+import copy
+
 import difflib
 import re
 import unicodedata
@@ -349,6 +351,16 @@ class RecommendationScorer:
         scores, counts = self.reader.read(self.recommend(request), request, where)
         self.counts += counts
         return scores
+
+    @classmethod
+    def merged(cls, scorers: "Sequence[RecommendationScorer]") -> "RecommendationScorer":
+        """The first scorer, holding the validity counts and calls of all (a sharded test pass)."""
+        merged = copy.copy(scorers[0])
+        merged.counts, merged.calls = ValidityCounts(), 0
+        for scorer in scorers:
+            merged.counts += scorer.counts
+            merged.calls += scorer.calls
+        return merged
 
     def rates(self, n_candidates: int) -> dict[str, float]:
         return self.counts.rates(n_candidates)

@@ -13,6 +13,8 @@ import contextlib
 import math
 import warnings
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -146,8 +148,10 @@ def _single_threaded() -> Iterator[None]:
     # Each block is a handful of small ops; with intra-op threads every op ends in an
     # OpenMP barrier, and when other processes load the cores each barrier can wait a
     # whole scheduler slice (2 loaded cores: 264 users/s with 2 threads, 15,000 with 1).
-    # One thread is already far faster than a model produces scores. The setting is
-    # process-wide, so torch work in other Python threads runs single-threaded meanwhile.
+    # One thread is already far faster than a model produces scores. With OpenMP (the
+    # Linux wheels) the setting belongs to the calling Python thread, so evaluators
+    # running at once in threads (shards, benchmark.eval.shards) each set and restore
+    # their own.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -173,8 +177,37 @@ def target_rank_counts(scores: torch.Tensor, target_cols: torch.Tensor) -> tuple
     return greater, ties
 
 
+def agreed(states: Sequence[Any], field: str) -> Any:
+    """The value of `field` that every state to merge shares; a ValueError when they differ or there are none."""
+    if not states:
+        raise ValueError("no states to merge")
+    first = getattr(states[0], field)
+    for index, state in enumerate(states[1:], start=1):
+        value = getattr(state, field)
+        same = np.array_equal(first, value) if isinstance(first, np.ndarray) or isinstance(value, np.ndarray) \
+            else first == value
+        if not same:
+            raise ValueError(f"cannot merge states: field '{field}' of state {index} ({value!r:.80}) "
+                             f"differs from state 0's ({first!r:.80})")
+    return first
+
+
+@dataclass(frozen=True)
+class RankingState:
+    """A RankingEvaluator's sufficient statistics: per user, in the order added, its rank counts."""
+
+    metrics: tuple[str, ...]
+    users: np.ndarray
+    greater: np.ndarray
+    ties: np.ndarray
+
+
 class RankingEvaluator:
-    """Accumulates per-user rank counts chunk by chunk, so only one chunk's score matrix ever exists."""
+    """Accumulates per-user rank counts chunk by chunk, so only one chunk's score matrix ever exists.
+
+    Users split across evaluators (shards) merge exactly: `merge([e.state() for e in shards])`
+    gives the per-user rows of all shards in shard order, and so the same summary.
+    """
 
     def __init__(self, metrics: Sequence[str]) -> None:
         metrics = list(metrics)
@@ -272,14 +305,28 @@ class RankingEvaluator:
         greater -= np.bincount(rows[values > target_values], minlength=n)
         ties -= np.bincount(rows[values == target_values], minlength=n)
 
+    def state(self) -> RankingState:
+        """The rank counts of every user added so far (picklable; see `merge`)."""
+        if self._users:
+            return RankingState(self.metrics, np.concatenate(self._users), np.concatenate(self._greater),
+                                np.concatenate(self._ties))
+        empty = np.empty(0, dtype=np.int64)
+        return RankingState(self.metrics, empty, empty, empty)
+
+    @classmethod
+    def merge(cls, states: Sequence[RankingState]) -> "RankingEvaluator":
+        """An evaluator holding the users of `states` in that order (states of the same metrics)."""
+        evaluator = cls(agreed(states, "metrics"))
+        for state in states:
+            evaluator._users.append(state.users)
+            evaluator._greater.append(state.greater)
+            evaluator._ties.append(state.ties)
+        return evaluator
+
     def per_user(self) -> pd.DataFrame:
         """One row per added user: user, greater, ties, then one column per metric."""
-        if self._users:
-            users = np.concatenate(self._users)
-            greater = np.concatenate(self._greater)
-            ties = np.concatenate(self._ties)
-        else:
-            users, greater, ties = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        state = self.state()
+        users, greater, ties = state.users, state.greater, state.ties
         values = metrics_from_counts(torch.from_numpy(greater), torch.from_numpy(ties), self.metrics)
         frame = pd.DataFrame({"user": users, "greater": greater, "ties": ties})
         for name in self.metrics:

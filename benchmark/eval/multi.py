@@ -21,12 +21,13 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
 
-from benchmark.eval.metrics import _prefix_table, _single_threaded
+from benchmark.eval.metrics import _prefix_table, _single_threaded, agreed
 from benchmark.eval.registry import SPECS, parse_metric
 
 # Score elements per block: the block is copied and masked, and its comparison
@@ -36,8 +37,30 @@ _BLOCK_ELEMS = 1 << 20
 _BEYOND_ACCURACY = ("ItemCoverage", "ARP")
 
 
+@dataclass(frozen=True)
+class TopKState:
+    """A TopKEvaluator's sufficient statistics: its set-up, the per-user columns in the
+    order added, and per ItemCoverage/ARP cutoff K the catalogue-wide coverage
+    accumulators (items certainly in some top K; sum over users of log P(not in the top K))."""
+
+    metrics: tuple[str, ...]
+    n_items: int
+    item_popularity: np.ndarray | None
+    users: np.ndarray
+    n_relevant: np.ndarray
+    n_candidates: np.ndarray
+    values: dict[str, np.ndarray]  # per per-user metric
+    covered: dict[int, np.ndarray]
+    log_missed: dict[int, np.ndarray]
+
+
 class TopKEvaluator:
-    """Accumulates exact expected top-K metrics chunk by chunk over users; columns are catalogue items."""
+    """Accumulates exact expected top-K metrics chunk by chunk over users; columns are catalogue items.
+
+    Users split across evaluators (shards) merge: `merge([e.state() for e in shards])` has
+    the per-user rows of all shards in shard order; coverage sums its log terms in
+    another order, so ItemCoverage@K agrees to rounding (far below 1e-12).
+    """
 
     def __init__(self, metrics: Sequence[str], n_items: int, item_popularity: np.ndarray | None = None) -> None:
         metrics = list(metrics)
@@ -55,6 +78,7 @@ class TopKEvaluator:
         self._beyond_ks = sorted({k for base, k in parsed if base in _BEYOND_ACCURACY})
 
         self._popularity: torch.Tensor | None = None
+        self._item_popularity: np.ndarray | None = None  # as given, for state()
         if any(base == "ARP" for base, _ in parsed):
             if item_popularity is None:
                 raise ValueError("ARP needs item_popularity (training interactions per item)")
@@ -63,7 +87,8 @@ class TopKEvaluator:
                 raise ValueError(f"item_popularity has shape {pop.shape}, expected ({self.n_items},)")
             if not np.isfinite(pop).all() or (pop < 0).any():
                 raise ValueError("item_popularity must be finite and non-negative")
-            self._popularity = torch.from_numpy(pop.copy())
+            self._item_popularity = pop.copy()
+            self._popularity = torch.from_numpy(self._item_popularity)
 
         # Coverage: items certainly in some top-K, and sum over users of log P(not in top-K).
         self._covered = {k: torch.zeros(self.n_items, dtype=torch.bool) for k in self._beyond_ks}
@@ -257,18 +282,40 @@ class TopKEvaluator:
         if buf is None or buf.dtype != dtype or buf.shape[1] != m or buf.shape[0] < rows:
             self._work = torch.empty((rows, m), dtype=dtype)
 
-    def per_user(self) -> pd.DataFrame:
-        """One row per added user: user, n_relevant, n_candidates, then one column per per-user metric."""
+    def state(self) -> TopKState:
+        """Everything added so far (picklable; see `merge`)."""
         def cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
             return np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
 
-        frame = pd.DataFrame({
-            "user": cat(self._users, np.int64),
-            "n_relevant": cat(self._n_relevant, np.int64),
-            "n_candidates": cat(self._n_candidates, np.int64),
-        })
+        return TopKState(
+            self.metrics, self.n_items, self._item_popularity,
+            cat(self._users, np.int64), cat(self._n_relevant, np.int64), cat(self._n_candidates, np.int64),
+            {name: cat(self._values[name], np.float64) for name in self._per_user_metrics},
+            {k: v.numpy().copy() for k, v in self._covered.items()},
+            {k: v.numpy().copy() for k, v in self._log_missed.items()})
+
+    @classmethod
+    def merge(cls, states: Sequence[TopKState]) -> "TopKEvaluator":
+        """An evaluator holding the users of `states` in that order (states of one set-up)."""
+        evaluator = cls(agreed(states, "metrics"), agreed(states, "n_items"), agreed(states, "item_popularity"))
+        for state in states:
+            evaluator._users.append(state.users)
+            evaluator._n_relevant.append(state.n_relevant)
+            evaluator._n_candidates.append(state.n_candidates)
+            for name in evaluator._per_user_metrics:
+                evaluator._values[name].append(state.values[name])
+            for k in evaluator._beyond_ks:
+                evaluator._covered[k] |= torch.from_numpy(state.covered[k])
+                evaluator._log_missed[k] += torch.from_numpy(state.log_missed[k])
+        return evaluator
+
+    def per_user(self) -> pd.DataFrame:
+        """One row per added user: user, n_relevant, n_candidates, then one column per per-user metric."""
+        state = self.state()
+        frame = pd.DataFrame({"user": state.users, "n_relevant": state.n_relevant,
+                              "n_candidates": state.n_candidates})
         for name in self._per_user_metrics:
-            frame[name] = cat(self._values[name], np.float64)
+            frame[name] = state.values[name]
         return frame
 
     def summary(self) -> dict[str, float]:

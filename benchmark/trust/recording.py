@@ -1,15 +1,37 @@
 """What the test pass ranked, kept for the trust passes without a second pass: the
 candidate sets and their scores (small), and, for every ranking, the tie-aware top-k
 of each user reduced on the fly to popularity and exposure counts (a full-ranking
-score matrix is never kept)."""
+score matrix is never kept). A test pass split over several scorers (shards of users,
+benchmark.eval.shards) merges their records into the one a single pass would keep."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
 
 from benchmark.api import ScoreRequest
+from benchmark.eval.metrics import agreed
 from benchmark.eval.trust import GROUP_NAMES, top_k_weights
+
+
+@dataclass(frozen=True)
+class Record:
+    """What a RecordingScorer kept, without the scorer (picklable): its set-up, per batch
+    the candidate sets and scores and per user the arp / long-tail shares, and the
+    exposure and per-group hit counts summed over users."""
+
+    k: int
+    popularity: np.ndarray | None
+    groups: np.ndarray | None
+    candidates: list[np.ndarray]
+    scores: list[np.ndarray]
+    users: list[np.ndarray]
+    arp: list[np.ndarray]
+    long_tail: list[np.ndarray]
+    exposure: np.ndarray
+    group_hits: np.ndarray
+    group_targets: np.ndarray
 
 
 class RecordingScorer:
@@ -62,6 +84,24 @@ class RecordingScorer:
             target_groups = self.groups[items[row, columns]]
             np.add.at(self.group_hits, target_groups, weights[row, columns])
             np.add.at(self.group_targets, target_groups, 1)
+
+    def state(self) -> Record:
+        return Record(self.k, self.popularity, self.groups, list(self.candidates), list(self.scores),
+                      list(self.users), list(self.arp), list(self.long_tail), self.exposure.copy(),
+                      self.group_hits.copy(), self.group_targets.copy())
+
+    @classmethod
+    def merge(cls, score: Callable, records: Sequence[Record]) -> "RecordingScorer":
+        """A recorder of `score` holding `records` one after the other, as if one pass had
+        ranked their users in that order (sums of exposure and hits agree to rounding)."""
+        merged = cls(score, agreed(records, "popularity"), agreed(records, "groups"), agreed(records, "k"))
+        for record in records:
+            for name in ("candidates", "scores", "users", "arp", "long_tail"):
+                getattr(merged, name).extend(getattr(record, name))
+            merged.exposure += record.exposure
+            merged.group_hits += record.group_hits
+            merged.group_targets += record.group_targets
+        return merged
 
     def candidate_scores(self) -> tuple[np.ndarray, np.ndarray] | None:
         """(candidates, scores) of the test pass's candidate-set requests, in order."""
