@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from benchmark.cli_options import Executor, RayAddress, RayWorkers, TrackingUri
 from benchmark.datasets_cli import datasets_app  # Typer only: its commands import lazily
 from benchmark.specs import SpecError
 from benchmark.study.cli import study_app  # Typer only: its commands import lazily
@@ -31,8 +32,6 @@ app.add_typer(study_app, name="study")
 # Tables are wide; when stdout is not a terminal (CI logs, files) do not squeeze them to 80.
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 
-TrackingUri = Annotated[Optional[str], typer.Option(
-    "--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///./mlflow.db).")]
 
 
 class Format(str, Enum):
@@ -156,6 +155,13 @@ def run(
         "--no-wait",
         help="Skip a run that another live llm4rec process is running right now, instead of waiting "
              "for it (the run is listed as skipped).")] = False,
+    executor: Executor = "local",
+    ray_address: RayAddress = None,
+    ray_workers: RayWorkers = None,
+    shards: Annotated[int, typer.Option(
+        "--shards", min=1,
+        help="Score a zero-shot model's test users with this many model workers at once, merged exactly "
+             "(same metrics and run key as one worker; models that train use one).")] = 1,
 ) -> None:
     """Evaluate submissions on tasks, log every run to MLflow, print the ranked results.
 
@@ -178,7 +184,8 @@ def run(
             each.card  # a bad card stops the command before any run starts
         store = ResultsStore(tracking_uri)
         runs = evaluate(found, specs, seeds=seed, store=store, limit_users=limit_users, sandbox=not no_sandbox,
-                        wait=not no_wait)
+                        wait=not no_wait, executor=executor, ray_address=ray_address, ray_workers=ray_workers,
+                        shards=shards)
     except (SpecError, SandboxUnavailable, SandboxError) as error:
         _fail(str(error))
     for spec in specs:

@@ -18,10 +18,10 @@ import re
 import subprocess
 import time
 import traceback
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -37,6 +37,7 @@ from benchmark.executors.limits import LimitExceeded, Limits
 from benchmark.families import TaskFamily, family
 from benchmark.paths import REPO_ROOT
 from benchmark.progress import RunMonitor, log, track
+from benchmark.specs import SpecError
 from benchmark.tasks import TaskSpec, load_task
 from benchmark.tracking.store import ResultsStore
 from benchmark.trust import TrustRun
@@ -55,18 +56,81 @@ class RunResult:
     version: str
     paradigm: str
     seed: int
-    status: str  # FINISHED, FAILED or REUSED (a finished run with the same key)
+    status: str  # FINISHED, FAILED, REUSED (a finished run with the same key) or SKIPPED
     metrics: dict[str, float] = field(default_factory=dict)
     run_id: str | None = None
     reason: str | None = None
     per_user: pd.DataFrame | None = None
     # What else the run logged: costs, trust metrics (trust.*), the model's own costs.
     costs: dict[str, float] = field(default_factory=dict)
+    # The cell's own time where it ran (fit, score, trust passes), and the time from its
+    # dispatch to its result being recorded (the executor's overhead is the difference).
+    cell_seconds: float = float("nan")
+    wall_seconds: float = float("nan")
 
     def row(self) -> dict:
         return {"task": self.task, "submission": self.submission, "version": self.version,
                 "paradigm": self.paradigm, "seed": self.seed, "status": self.status,
-                "run_id": self.run_id, "reason": self.reason} | self.metrics
+                "run_id": self.run_id, "reason": self.reason, "cell_seconds": self.cell_seconds,
+                "wall_seconds": self.wall_seconds} | self.metrics
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One (task, submission, seed) of a matrix: one run in the store, under one run key."""
+
+    submission: Submission
+    task: TaskSpec
+    seed: int
+    limit_users: int | None = None
+    # Model workers that score the test users between them (exact, benchmark.eval.shards);
+    # only for models that do not train on interactions: others use one.
+    shards: int = 1
+
+    @property
+    def shardable(self) -> bool:
+        return self.submission.card.paradigm == "zero-shot"
+
+    @property
+    def workers(self) -> int:
+        """The model workers this cell's test pass uses."""
+        return self.shards if self.shardable else 1
+
+    @property
+    def label(self) -> str:
+        return f"{self.task.task} · {self.submission.name} seed {self.seed}"
+
+
+@dataclass
+class TaskData:
+    """A task's data, prepared once per task for every cell of a matrix."""
+
+    prepared: PreparedData
+    views: TaskViews
+
+    @classmethod
+    def of(cls, task: TaskSpec) -> "TaskData":
+        prepared = prepare(task, log=log)
+        log(f"{task.task}: {describe_summary(prepared.summary)}")
+        return cls(prepared, build_views(task, prepared))
+
+
+@dataclass
+class CellOutcome:
+    """What computing a cell gave, wherever it ran (here or on a Ray worker): plain
+    data, no store. The harness records it (`record`)."""
+
+    status: str  # FINISHED or FAILED
+    metrics: dict[str, float] = field(default_factory=dict)
+    costs: dict[str, float] = field(default_factory=dict)
+    identity: dict[str, str] = field(default_factory=dict)
+    per_user: pd.DataFrame | None = None
+    reason: str | None = None
+    traceback: str | None = None
+    # Training-curve points (name, value, step) held back for the store, where the cell
+    # ran away from it; empty when they went to the store live.
+    curves: list[tuple[str, float, int]] = field(default_factory=list)
+    seconds: float = float("nan")
 
 
 def evaluate(
@@ -78,6 +142,10 @@ def evaluate(
     limit_users: int | None = None,
     sandbox: bool = True,
     wait: bool = True,
+    executor: str = "local",
+    ray_address: str | None = None,
+    ray_workers: int | None = None,
+    shards: int = 1,
 ) -> pd.DataFrame:
     """Evaluate submissions on tasks over seeds (default: each task's seeds); one row per
     run. Results go to the MLflow store at `tracking_uri` (see ResultsStore); pass
@@ -87,23 +155,71 @@ def evaluate(
     tagged sandbox=false); the default needs bubblewrap (SandboxUnavailable says how to
     install it). A run key that another live process is running is waited for, or with
     wait=False skipped. Two submissions with one name from different folders or files
-    are a SpecError naming both."""
+    are a SpecError naming both. `executor="ray"` runs the cells as Ray tasks
+    (benchmark.executors.ray_matrix): on the cluster at `ray_address`, else on a private
+    one on 127.0.0.1 with `ray_workers` CPUs. `shards` > 1 scores the test users of a
+    zero-shot model with that many model workers at once, merged exactly (the run key
+    and the metrics are those of one worker)."""
     submissions = [_as_submission(s) for s in _as_list(submissions)]
     check_distinct(submissions)
+    tasks = [_as_task(t) for t in _as_list(tasks)]
+    cells = [Cell(submission, task, seed, limit_users, shards) for task in tasks for submission in submissions
+             for seed in (seeds if seeds is not None else task.seeds)]
+    for cell in cells:
+        if cell.shards > 1 and not cell.shardable:
+            log(f"{cell.label}: trains on interactions, so its test users are scored by one worker "
+                f"(--shards {cell.shards} applies to zero-shot models)")
+    return pd.DataFrame([r.row() for r in run_cells(cells, store, tracking_uri, sandbox, wait, executor,
+                                                    ray_address, ray_workers)])
+
+
+EXECUTORS = ("local", "ray")
+
+
+def run_cells(cells: Sequence[Cell], store: ResultsStore | None | bool = True, tracking_uri: str | None = None,
+              sandbox: bool = True, wait: bool = True, executor: str = "local", ray_address: str | None = None,
+              ray_workers: int | None = None) -> list[RunResult]:
+    """Run a matrix of cells, each task's data prepared once; one RunResult per cell, in
+    order (see `evaluate`)."""
+    if executor not in EXECUTORS:
+        raise SpecError(f"--executor: unknown executor {executor!r}; expected one of {', '.join(EXECUTORS)}")
     if sandbox:
         require_sandbox()
     if store is True:
         store = ResultsStore(tracking_uri)
-    rows = []
-    for task in map(_as_task, _as_list(tasks)):
-        prepared = prepare(task, log=log)
-        log(f"{task.task}: {describe_summary(prepared.summary)}")
-        views = build_views(task, prepared)
-        for submission in submissions:
-            for seed in seeds if seeds is not None else task.seeds:
-                rows.append(run_one(submission, task, seed, prepared, views, store or None, limit_users,
-                                    sandbox=sandbox, wait=wait).row())
-    return pd.DataFrame(rows)
+    data: dict[str, TaskData] = {}
+    for cell in cells:
+        if cell.task.task not in data:
+            data[cell.task.task] = TaskData.of(cell.task)
+    if executor == "ray":
+        from benchmark.executors.ray_matrix import run_on_ray
+
+        return run_on_ray(cells, data, store or None, sandbox, wait, ray_address, ray_workers)
+    results: list[RunResult] = []
+    started = time.perf_counter()
+    for cell in cells:
+        if len(cells) > 1:
+            log(matrix_progress(results, len(cells), 1, 1, time.perf_counter() - started))
+        results.append(run_cell(cell, data[cell.task.task], store or None, sandbox, wait))
+    return results
+
+
+def matrix_progress(settled: Sequence[RunResult], total: int, parallel: int, running: int, elapsed: float) -> str:
+    """One line on a matrix in progress: cells done, failed, running, waiting, time left
+    (from the cells computed so far, `parallel` at a time)."""
+    failed = sum(r.status == "FAILED" for r in settled)
+    computed = [r.wall_seconds for r in settled if r.status in ("FINISHED", "FAILED") and r.wall_seconds > 0]
+    waiting = total - len(settled) - running
+    line = (f"matrix: {len(settled)}/{total} done ({failed} failed), {running} running, {waiting} waiting; "
+            f"{_duration(elapsed)} so far")
+    left = total - len(settled)
+    if computed and left:
+        line += f", about {_duration(sum(computed) / len(computed) * left / max(1, min(parallel, left)))} left"
+    return line
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 def describe_summary(summary: dict) -> str:
@@ -120,72 +236,132 @@ def describe_summary(summary: dict) -> str:
 def run_one(submission: Submission, task: TaskSpec, seed: int, prepared: PreparedData,
             views: TaskViews, store: ResultsStore | None, limit_users: int | None = None,
             sandbox: bool = True, wait: bool = True) -> RunResult:
-    """One run. With a store, the run key is claimed first (ResultsStore.claim): a key
-    finished before, or by another process meanwhile, is reused; a key another live
+    """One run of prepared data (see run_cell)."""
+    return run_cell(Cell(submission, task, seed, limit_users), TaskData(prepared, views), store, sandbox, wait)
+
+
+def run_cell(cell: Cell, data: TaskData, store: ResultsStore | None, sandbox: bool = True,
+             wait: bool = True) -> RunResult:
+    """One cell, here. With a store, the run key is claimed first (ResultsStore.claim): a
+    key finished before, or by another process meanwhile, is reused; a key another live
     process is running is waited for, or with wait=False skipped (status SKIPPED)."""
-    card = submission.card
-    result = RunResult(task.task, card.name, card.version, card.paradigm, seed, "FINISHED")
-    key = run_key(submission, task, seed, prepared, limit_users)
-    views = family(task.family).for_seed(views, task, seed)
-    if limit_users is not None:
-        views = replace(views, test=views.test.subset(np.arange(min(limit_users, len(views.test)))))
+    started = time.perf_counter()
+    result = new_result(cell)
     if store is None:
-        return _execute(submission, task, seed, prepared, views, None, result, sandbox)
-    label = f"{task.task} · {card.name} seed {seed}"
-    with store.claim(task.experiment_name, key, log=log, wait=wait, label=label) as claim:
-        if claim.finished_run is not None:
-            done = claim.finished_run
-            log(f"{label}: finished before (run {done.info.run_id}), reused")
-            result.status, result.run_id = "REUSED", done.info.run_id
-            result.metrics = {m: done.data.metrics.get(m.replace("@", "_at_"), np.nan) for m in task.metrics}
-            return result
-        if not claim.held:
-            result.status, result.reason = "SKIPPED", "being run by another process"
-            return result
-        limit = {"limit_users": limit_users} if limit_users is not None else {}
-        result.run_id = store.start(task.experiment_name, f"{card.name}@{card.version} seed={seed}",
-                                    run_tags(submission, task, seed, prepared, key, views, limit_users)
-                                    | {"sandbox": str(sandbox).lower()},
-                                    {f"hp.{k}": v for k, v in card.hyperparameters.items()} | {"seed": seed}
-                                    | limit)
+        outcome = compute_cell(cell, data.views, sandbox, curve_logger(None, None, cell.submission.name))
+        return settle(result, outcome, started)
+    key = cell_key(cell, data.prepared)
+    with store.claim(cell.task.experiment_name, key, log=log, wait=wait, label=cell.label) as claim:
+        if not claim.must_run:
+            return reused_or_skipped(result, claim, cell)
+        result.run_id = start_run(store, cell, data, key, sandbox)
         with store.heartbeat(result.run_id):
-            return _execute(submission, task, seed, prepared, views, store, result, sandbox)
+            try:
+                outcome = compute_cell(cell, data.views, sandbox,
+                                       curve_logger(store, result.run_id, cell.submission.name))
+            except KeyboardInterrupt:
+                store.end(result.run_id, "KILLED", "interrupted by the user")
+                raise
+            record(store, result.run_id, outcome, cell, data)
+    return settle(result, outcome, started)
 
 
-def _execute(submission: Submission, task: TaskSpec, seed: int, prepared: PreparedData, views: TaskViews,
-             store: ResultsStore | None, result: RunResult, sandbox: bool) -> RunResult:
-    """Fit and score one run and record it (its store run, if any, is started)."""
-    card = submission.card
-    log(f"{task.task} · {card.name} seed {seed}: fit" + ("" if sandbox else " (in process, unsandboxed)"))
+def new_result(cell: Cell) -> RunResult:
+    card = cell.submission.card
+    return RunResult(cell.task.task, card.name, card.version, card.paradigm, cell.seed, "FINISHED")
+
+
+def cell_key(cell: Cell, prepared: PreparedData) -> str:
+    return run_key(cell.submission, cell.task, cell.seed, prepared, cell.limit_users)
+
+
+def cell_views(cell: Cell, views: TaskViews) -> TaskViews:
+    """The task's views as this cell's seed and user limit make them."""
+    views = family(cell.task.family).for_seed(views, cell.task, cell.seed)
+    if cell.limit_users is not None:
+        views = replace(views, test=views.test.subset(np.arange(min(cell.limit_users, len(views.test)))))
+    return views
+
+
+def reused_or_skipped(result: RunResult, claim, cell: Cell) -> RunResult:
+    """A claimed key that must not run here: its finished run is reused, or (another
+    process holds it and we would not wait) it is skipped."""
+    if claim.finished_run is not None:
+        return reused(result, claim.finished_run, cell)
+    result.status, result.reason = "SKIPPED", "being run by another process"
+    return result
+
+
+def reused(result: RunResult, done, cell: Cell) -> RunResult:
+    """The result of a cell whose key has a finished run (`done`, an MLflow run)."""
+    log(f"{cell.label}: finished before (run {done.info.run_id}), reused")
+    result.status, result.run_id = "REUSED", done.info.run_id
+    result.metrics = {m: done.data.metrics.get(m.replace("@", "_at_"), np.nan) for m in cell.task.metrics}
+    return result
+
+
+def start_run(store: ResultsStore, cell: Cell, data: TaskData, key: str, sandbox: bool,
+              extra_tags: dict[str, str] | None = None) -> str:
+    """The cell's RUNNING run in the store, with its tags and parameters."""
+    card, seed = cell.submission.card, cell.seed
+    limit = {"limit_users": cell.limit_users} if cell.limit_users is not None else {}
+    tags = run_tags(cell.submission, cell.task, seed, data.prepared, key, cell_views(cell, data.views),
+                    cell.limit_users) | {"sandbox": str(sandbox).lower()} | (extra_tags or {})
+    if cell.workers > 1:
+        tags["shards"] = str(cell.workers)
+    return store.start(cell.task.experiment_name, f"{card.name}@{card.version} seed={seed}", tags,
+                       {f"hp.{k}": v for k, v in card.hyperparameters.items()} | {"seed": seed} | limit)
+
+
+def compute_cell(cell: Cell, views: TaskViews, sandbox: bool, log_metric: Callable) -> CellOutcome:
+    """Fit and score one cell (views: the task's, before the seed's), with no store: a
+    failure becomes a FAILED outcome with its reason, so a batch goes on; a Ctrl-C
+    propagates. `log_metric` takes the model's curve points."""
+    card = cell.submission.card
+    views = cell_views(cell, views)
+    log(f"{cell.label}: fit" + ("" if sandbox else " (in process, unsandboxed)"))
+    started = time.perf_counter()
     try:
-        costs, identity = _fit_and_score(submission, task, seed, views, result, store, sandbox)
+        metrics, per_user, costs, identity = _fit_and_score(cell.submission, cell.task, cell.seed, views,
+                                                            log_metric, sandbox, cell.workers)
     except KeyboardInterrupt:
-        if store is not None:
-            store.end(result.run_id, "KILLED", "interrupted by the user")
         raise
     except BaseException as error:  # a failed run is recorded, the batch goes on (sys.exit() included)
-        result.status = "FAILED"
-        result.reason = f"submission '{card.name}': {failure_reason(error)}"
-        log(f"{task.task} · {card.name} seed {seed}: FAILED — {result.reason}")
-        if store is not None:
-            store.log_artifacts(result.run_id, {"traceback.txt": traceback.format_exc()})
-            store.end(result.run_id, "FAILED", result.reason)
-        return result
-    result.costs = costs
-    if store is not None:
-        store.set_tags(result.run_id, identity)
-        store.log_metrics(result.run_id, result.metrics | costs)
-        artifacts = {
-            "per_user_metrics.parquet": result.per_user,
-            "task.json": task.model_dump(),
-            "submission.json": card.model_dump(),
-            "data_summary.json": prepared.summary,
-        }
-        artifacts |= family(task.family).artifacts(views)
-        store.log_artifacts(result.run_id, artifacts)
-        store.end(result.run_id)
-    main = result.metrics[task.main_score]
-    log(f"{task.task} · {card.name} seed {seed}: {task.main_score} = {main:.4f}")
+        reason = f"submission '{card.name}': {failure_reason(error)}"
+        log(f"{cell.label}: FAILED — {reason}")
+        return CellOutcome("FAILED", reason=reason, traceback=traceback.format_exc(),
+                           seconds=time.perf_counter() - started)
+    log(f"{cell.label}: {cell.task.main_score} = {metrics[cell.task.main_score]:.4f}")
+    return CellOutcome("FINISHED", metrics, costs, identity, per_user, seconds=time.perf_counter() - started)
+
+
+def record(store: ResultsStore, run_id: str, outcome: CellOutcome, cell: Cell, data: TaskData) -> None:
+    """Write a computed cell into its started run and end it: FINISHED with its metrics,
+    costs and artifacts, or FAILED with its reason and traceback."""
+    for name, value, step in outcome.curves:
+        store.log_metrics(run_id, {name: value}, step)
+    if outcome.status == "FAILED":
+        store.log_artifacts(run_id, {"traceback.txt": outcome.traceback or outcome.reason or ""})
+        store.end(run_id, "FAILED", outcome.reason)
+        return
+    store.set_tags(run_id, outcome.identity)
+    store.log_metrics(run_id, outcome.metrics | outcome.costs)
+    artifacts = {
+        "per_user_metrics.parquet": outcome.per_user,
+        "task.json": cell.task.model_dump(),
+        "submission.json": cell.submission.card.model_dump(),
+        "data_summary.json": data.prepared.summary,
+    }
+    artifacts |= family(cell.task.family).artifacts(cell_views(cell, data.views))
+    store.log_artifacts(run_id, artifacts)
+    store.end(run_id)
+
+
+def settle(result: RunResult, outcome: CellOutcome, started: float) -> RunResult:
+    """The run's result from its outcome."""
+    result.status, result.reason = outcome.status, outcome.reason
+    result.metrics, result.per_user, result.costs = outcome.metrics, outcome.per_user, outcome.costs
+    result.cell_seconds, result.wall_seconds = outcome.seconds, time.perf_counter() - started
     return result
 
 
@@ -198,45 +374,70 @@ def failure_reason(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def _fit_and_score(submission: Submission, task: TaskSpec, seed: int, views: TaskViews, result: RunResult,
-                   store: ResultsStore | None, sandbox: bool = True) -> tuple[dict[str, float], dict[str, str]]:
-    """Fit, score the test part, run the trust passes, measure; returns (costs and trust
-    metrics, the model's identity tags). What the model says about itself comes only
-    from its report(); time, memory and output validity are measured here."""
+def _fit_and_score(submission: Submission, task: TaskSpec, seed: int, views: TaskViews, log_metric: Callable,
+                   sandbox: bool = True, workers: int = 1
+                   ) -> tuple[dict[str, float], pd.DataFrame, dict[str, float], dict[str, str]]:
+    """Fit, score the test part, run the trust passes, measure; returns (metrics,
+    per-user metrics, costs and trust metrics, the model's identity tags). What the
+    model says about itself comes only from its report(); time, memory and output
+    validity are measured here. With `workers` > 1 (zero-shot models only), that many
+    models score the test users between them (benchmark.eval.shards); the first serves
+    the trust passes."""
     seed_everything(seed)
     task_family = family(task.family)
     zero_shot = submission.card.paradigm == "zero-shot"
     limits = Limits.effective(task.limits, submission.card.limits)
-    with RunMonitor() as monitor:
-        # A sandboxed worker (one per run), or the model in this process behind copies.
-        model = build_model(submission, sandbox=sandbox, limits=limits)
-        try:
-            ctx = _fit_context(submission, task_family, task, seed, views, store, result.run_id, zero_shot)
-            started = time.perf_counter()
-            model.fit(catalogue_only(views.train) if zero_shot else views.train, ctx)
-            fit_seconds = time.perf_counter() - started
-            started = time.perf_counter()
-            call = task_family.test_call(model, views.train, task)
+    with RunMonitor() as monitor, ExitStack() as open_models:
+        # Sandboxed workers (one per run, or per shard), or the model in this process behind copies.
+        models = []
+        for _ in range(workers):
+            models.append(build_model(submission, sandbox=sandbox, limits=limits))
+            open_models.callback(close_model, models[-1])
+        ctx = _fit_context(submission, task_family, task, seed, views, log_metric, zero_shot)
+        started = time.perf_counter()
+        train = catalogue_only(views.train) if zero_shot else views.train
+        _each(lambda model: model.fit(train, ctx), models)
+        fit_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        calls = [task_family.test_call(model, views.train, task) for model in models]
+        if workers == 1:
+            call = calls[0]
             evaluator = task_family.evaluate_part(call, views.test, task, views.train, submission.name, "test",
                                                   show_progress=True)
-            score_seconds = time.perf_counter() - started
-            result.metrics = evaluator.summary()
-            result.per_user = evaluator.per_user()
-            fit_again = None if zero_shot else functools.partial(
-                _fitted_again, submission, task_family, task, seed, views, sandbox, limits)
-            trust = task_family.trust_metrics(TrustRun(task, views, seed, submission.name, submission.card.paradigm,
-                                                       model, call, result.per_user, fit_again))
-            report = model.report()
-            worker_peak = worker_peak_rss_mb(model)
-        finally:
-            close_model(model)
+        else:
+            from benchmark.eval.shards import evaluate_sharded
+
+            evaluator, call = evaluate_sharded(task_family, calls, views.test, task, views.train, submission.name,
+                                               "test", show_progress=True)
+        score_seconds = time.perf_counter() - started
+        metrics, per_user = evaluator.summary(), evaluator.per_user()
+        model = models[0]
+        fit_again = None if zero_shot else functools.partial(
+            _fitted_again, submission, task_family, task, seed, views, sandbox, limits)
+        trust = task_family.trust_metrics(TrustRun(task, views, seed, submission.name, submission.card.paradigm,
+                                                   model, call, per_user, fit_again))
+        report = model.report()
+        peaks = [worker_peak_rss_mb(each) for each in models]
     if not isinstance(report, ModelReport):
         raise TypeError(f"report() must return a benchmark.api.ModelReport, got {type(report).__name__}")
     costs = {"cost.fit_seconds": fit_seconds, "cost.score_seconds": score_seconds,
              "cost.peak_rss_mb": monitor.peak_mb, "cost.load_average": monitor.mean_load} | trust
-    if worker_peak is not None:  # measured by the harness over the worker's processes
-        costs["cost.worker_peak_rss_mb"] = worker_peak
-    return costs | report.costs(), dict(report.llm)
+    if peaks[0] is not None:  # measured by the harness over the workers' processes (their sum when sharded)
+        costs["cost.worker_peak_rss_mb"] = sum(peaks)
+    return metrics, per_user, costs | report.costs(), dict(report.llm)
+
+
+def _each(work: Callable, models: list) -> None:
+    """work(model) for every model, at once when there are several (sharded workers
+    load and fit side by side)."""
+    if len(models) == 1:
+        work(models[0])
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(models)) as pool:
+        for future in [pool.submit(work, model) for model in models]:
+            future.result()
 
 
 @contextmanager
@@ -248,7 +449,8 @@ def _fitted_again(submission: Submission, task_family: TaskFamily, task: TaskSpe
     seed_everything(seed)
     model = build_model(submission, sandbox=sandbox, limits=limits)
     try:
-        ctx = _fit_context(submission, task_family, task, seed, views, None, None, zero_shot=False)
+        ctx = _fit_context(submission, task_family, task, seed, views, curve_logger(None, None, submission.name),
+                           zero_shot=False)
         model.fit(train, ctx)
         yield model
     finally:
@@ -256,7 +458,7 @@ def _fitted_again(submission: Submission, task_family: TaskFamily, task: TaskSpe
 
 
 def _fit_context(submission: Submission, task_family: TaskFamily, task: TaskSpec, seed: int, views: TaskViews,
-                 store: ResultsStore | None, run_id: str | None, zero_shot: bool) -> FitContext:
+                 log_metric: Callable, zero_shot: bool) -> FitContext:
     def evaluate_validation(call) -> float:
         evaluation = task_family.evaluate_part(call, views.validation, task, views.train, submission.name,
                                                "validation")
@@ -267,7 +469,7 @@ def _fit_context(submission: Submission, task_family: TaskFamily, task: TaskSpec
         evaluate_validation=None if zero_shot else evaluate_validation,  # zero-shot models select nothing
         progress=lambda iterable, description="training", total=None: track(
             iterable, f"{submission.name} {description}", total),
-        log_metric=curve_logger(store, run_id, submission.name),
+        log_metric=log_metric,
     )
 
 
@@ -281,8 +483,11 @@ def curve_name(name: str) -> str:
     return name if name.startswith(CURVE_PREFIX) else CURVE_PREFIX + name
 
 
-def curve_logger(store: ResultsStore | None, run_id: str | None, name: str):
-    """ctx.log_metric for one run: points under CURVE_PREFIX, at most MAX_CURVE_POINTS."""
+def curve_logger(store: ResultsStore | None, run_id: str | None, name: str,
+                 held: list[tuple[str, float, int]] | None = None) -> Callable:
+    """ctx.log_metric for one run: points under CURVE_PREFIX, at most MAX_CURVE_POINTS,
+    written to the store as they come, or appended to `held` (a cell that runs away
+    from the store), or (neither) checked and dropped."""
     points = 0
 
     def log_metric(metric: str, value: float, step: int) -> None:
@@ -295,8 +500,12 @@ def curve_logger(store: ResultsStore | None, run_id: str | None, name: str):
         points += 1
         if points == MAX_CURVE_POINTS + 1:
             log(f"{name}: more than {MAX_CURVE_POINTS:,} training-curve points; later ones are not stored")
-        if store is not None and points <= MAX_CURVE_POINTS:
+        if points > MAX_CURVE_POINTS:
+            return
+        if store is not None:
             store.log_metrics(run_id, {key: float(value)}, int(step))
+        elif held is not None:
+            held.append((key, float(value), int(step)))
 
     return log_metric
 

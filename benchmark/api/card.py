@@ -25,6 +25,17 @@ class CardLimits(BaseModel):
     processes: int | None = Field(default=None, ge=1)
 
 
+class CardResources(BaseModel):
+    """What one run of the submission needs from a cluster node (`--executor ray`
+    schedules each cell with it); the sandbox's limits are the task's `limits:`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cpus: float = Field(default=1, gt=0)
+    gpus: float = Field(default=0, ge=0)
+    memory_gb: float | None = Field(default=None, gt=0)
+
+
 class SubmissionCard(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -45,6 +56,7 @@ class SubmissionCard(BaseModel):
     # only ones mounted (read-only) in its sandbox.
     assets: list[str] = Field(default_factory=list)
     limits: CardLimits = Field(default_factory=CardLimits)
+    resources: CardResources = Field(default_factory=CardResources)
 
     @field_validator("assets")
     @classmethod

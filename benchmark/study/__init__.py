@@ -27,13 +27,16 @@ def paradigm_study(dataset: str = "ml-100k", quick: bool = False, out: str | Pat
                    tracking_uri: str | None = None, mode: str | None = None, llm: str | None = None,
                    text_encoder: str | None = None, budgets: list[int] | None = None,
                    seeds: list[int] | None = None, report_only: bool = False, rows: list[str] | None = None,
-                   notes: list[str] | None = None, log: Callable[[str], None] = print) -> dict[str, Path]:
+                   notes: list[str] | None = None, log: Callable[[str], None] = print,
+                   executor: str = "local", ray_address: str | None = None,
+                   ray_workers: int | None = None) -> dict[str, Path]:
     """Run the paradigm study's grid and write its report into `out`
     (default reports/paradigms-<dataset>[-quick]). Returns the written files. With
     `report_only`, nothing runs: the report covers the cells already finished. With
     `rows` (row or submission names), only those rows run, and the report covers every
     finished cell of the grid: a study split between machines (see `llm4rec store merge`).
-    `notes` join the report's list of reduced settings (why a budget or cell is missing)."""
+    `notes` join the report's list of reduced settings (why a budget or cell is missing).
+    `executor="ray"` spreads the grid's runs over a Ray cluster (see runner.evaluate)."""
     config = build_config(dataset, mode or default_mode(quick), installed(), llm=llm, text_encoder=text_encoder,
                           budgets=budgets, seeds=tuple(seeds) if seeds else None)
     config.reductions += list(notes or [])
@@ -43,11 +46,11 @@ def paradigm_study(dataset: str = "ml-100k", quick: bool = False, out: str | Pat
         log(f"study: reduced: {reduction}")
     started = time.perf_counter()
     if rows:
-        run_grid(only_rows(config, rows), tracking_uri, log=log)
+        run_grid(only_rows(config, rows), tracking_uri, log, executor, ray_address, ray_workers)
     if report_only or rows:
         cells = finished_cells(config, tracking_uri, log=log)
     else:
-        cells = run_grid(config, tracking_uri, log=log)
+        cells = run_grid(config, tracking_uri, log, executor, ray_address, ray_workers)
     files = build_report(cells, config, tracking_uri, out, elapsed_seconds=time.perf_counter() - started)
     log(f"study: report written to {files['markdown']} and {files['html']}")
     return files

@@ -6,6 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from benchmark.cli_options import Executor, RayAddress, RayWorkers
+
 study_app = typer.Typer(help="Studies over many runs, with a report (Markdown + HTML).", no_args_is_help=True)
 
 
@@ -36,6 +38,9 @@ def paradigms(
                                                       "by compute' (why cells are missing; repeatable).")] = None,
     report_only: Annotated[bool, typer.Option("--report-only", help="Run nothing: report the cells already "
                                               "finished in the store (the others are listed as missing).")] = False,
+    executor: Executor = "local",
+    ray_address: RayAddress = None,
+    ray_workers: RayWorkers = None,
 ) -> None:
     """Training paradigms x tasks x budgets x seeds, every cell an MLflow run, and a report."""
     from benchmark.progress import log
@@ -45,7 +50,8 @@ def paradigms(
     try:
         paradigm_study(dataset, quick=quick, out=out, tracking_uri=tracking_uri, mode=mode, llm=llm,
                        text_encoder=text_encoder, budgets=budget or None, seeds=seed or None,
-                       report_only=report_only, rows=row or None, notes=note, log=log)
+                       report_only=report_only, rows=row or None, notes=note, log=log, executor=executor,
+                       ray_address=ray_address, ray_workers=ray_workers)
     except (SpecError, ValueError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2)

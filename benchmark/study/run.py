@@ -2,7 +2,6 @@
 an MLflow run with its run key, so a finished cell is reused by the next invocation."""
 from __future__ import annotations
 
-import time
 from typing import Callable
 
 import pandas as pd
@@ -78,31 +77,35 @@ def finished_cells(config: StudyConfig, tracking_uri: str | None,
     return pd.DataFrame(rows)
 
 
-def run_grid(config: StudyConfig, tracking_uri: str | None,
-             log: Callable[[str], None] = print) -> pd.DataFrame:
-    """Evaluate every cell; returns one row per run (the runner's rows, with `entry`,
-    `family`, `budget` and `wall_seconds` added). Failed cells are rows too."""
-    from benchmark.runner import evaluate
+def run_grid(config: StudyConfig, tracking_uri: str | None, log: Callable[[str], None] = print,
+             executor: str = "local", ray_address: str | None = None,
+             ray_workers: int | None = None) -> pd.DataFrame:
+    """Evaluate every cell of the grid as one matrix of runs (`executor`: local, one
+    after another in `cells_in_order`; ray: spread over a cluster); returns one row per
+    run (the runner's rows, with `entry`, `family` and `budget` added). Failed runs, and
+    entries that cannot start (data, card), are rows too."""
+    from benchmark.runner import Cell, run_cells
+    from benchmark.tasks import load_task
 
-    cells = cells_in_order(config)
-    rows = []
-    started = time.perf_counter()
-    for index, (entry, family) in enumerate(cells, start=1):
-        task = config.tasks[family]
-        log(f"study [{index}/{len(cells)}] {entry.name} on {task} "
-            f"(seeds {list(entry.seeds) if entry.seeds else 'of the task'}; "
-            f"{time.perf_counter() - started:.0f} s so far)")
-        cell_started = time.perf_counter()
+    cells, origins, broken = [], [], []
+    for entry, family in cells_in_order(config):
+        task_id = config.tasks[family]
         try:
-            runs = evaluate(entry_submission(entry), task, seeds=list(entry.seeds) if entry.seeds else None,
-                            tracking_uri=tracking_uri, limit_users=config.limit_users.get(family))
-        except Exception as error:  # a cell that cannot start (data, card) is reported, the rest goes on
-            log(f"study: {entry.name} on {task}: {type(error).__name__}: {error}")
-            runs = pd.DataFrame([{"task": task, "submission": entry.name, "status": "FAILED",
-                                  "reason": f"{type(error).__name__}: {error}"}])
-        runs["entry"], runs["family"] = entry.name, family
-        runs["base_submission"] = entry.submission
-        runs["budget"] = entry.budget
-        runs["wall_seconds"] = time.perf_counter() - cell_started
-        rows.append(runs)
-    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+            task, submission = load_task(task_id), entry_submission(entry)
+        except Exception as error:  # an entry that cannot start is reported, the rest goes on
+            log(f"study: {entry.name} on {task_id}: {type(error).__name__}: {error}")
+            broken.append({"task": task_id, "submission": entry.name, "status": "FAILED",
+                           "reason": f"{type(error).__name__}: {error}"} | _origin(entry, family))
+            continue
+        for seed in entry.seeds or task.seeds:
+            cells.append(Cell(submission, task, seed, config.limit_users.get(family)))
+            origins.append(_origin(entry, family))
+    log(f"study: {len(cells)} runs ({executor} executor)")
+    results = run_cells(cells, True, tracking_uri, executor=executor, ray_address=ray_address,
+                        ray_workers=ray_workers)
+    rows = [result.row() | origin for result, origin in zip(results, origins)] + broken
+    return pd.DataFrame(rows)
+
+
+def _origin(entry: Entry, family: str) -> dict:
+    return {"entry": entry.name, "family": family, "base_submission": entry.submission, "budget": entry.budget}
