@@ -8,8 +8,9 @@ TORCH  ?= torch==2.13.0
 TASK   ?= sequential/ml-100k
 BASELINES ?= random pop sasrec
 PORT   ?= 8501
+SERVER_PORT ?= 5000
 
-.PHONY: all setup sandbox test-setup run results test perf clean leaderboard
+.PHONY: all setup sandbox postgresql test-setup run results test perf clean leaderboard server
 
 all: run
 
@@ -23,6 +24,10 @@ $(BIN)/llm4rec: pyproject.toml
 ## sandbox: bubblewrap, which runs every submission in its sandbox (Debian/Ubuntu; as root)
 sandbox:
 	command -v bwrap >/dev/null || (apt-get update -qq && apt-get install -y -qq bubblewrap)
+
+## postgresql: Debian's PostgreSQL, behind the team results store (`make server`; the tests start one)
+postgresql:
+	command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq postgresql)
 
 ## setup: the virtualenv with the harness, bubblewrap, and the offline assets (ml-100k)
 setup: $(BIN)/llm4rec sandbox
@@ -44,8 +49,14 @@ leaderboard: $(BIN)/llm4rec
 	$(BIN)/llm4rec leaderboard snapshot
 	$(BIN)/llm4rec leaderboard serve --port $(PORT)
 
-## test: the test suite (sets up what it needs first; the browser test needs Chromium)
-test: setup
+## server: the team results store, an MLflow server on PostgreSQL (home ./llm4rec-server), on
+## 127.0.0.1:$(SERVER_PORT); prints MLFLOW_TRACKING_URI=… (stop it: llm4rec server stop)
+server: $(BIN)/llm4rec postgresql
+	$(BIN)/llm4rec server start --port $(SERVER_PORT)
+
+## test: the test suite (sets up what it needs first: Chromium for the browser test,
+## PostgreSQL for the team-store tests)
+test: setup postgresql
 	command -v chromium || (apt-get update -qq && apt-get install -y -qq chromium)
 	$(BIN)/python -m pytest
 

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from benchmark.cli_options import Executor, RayAddress, RayWorkers, TrackingUri
 from benchmark.datasets_cli import datasets_app  # Typer only: its commands import lazily
+from benchmark.server_cli import server_app  # Typer only: its commands import lazily
 from benchmark.specs import SpecError
 from benchmark.study.cli import study_app  # Typer only: its commands import lazily
 from leaderboard.cli import leaderboard_app  # Typer only: its commands import lazily
@@ -29,6 +30,7 @@ app.add_typer(datasets_app, name="datasets")
 app.add_typer(store_app, name="store")
 app.add_typer(leaderboard_app, name="leaderboard")
 app.add_typer(study_app, name="study")
+app.add_typer(server_app, name="server")
 # Tables are wide; when stdout is not a terminal (CI logs, files) do not squeeze them to 80.
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 

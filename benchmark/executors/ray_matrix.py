@@ -25,7 +25,6 @@ import time
 from collections import deque
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from benchmark.api import Submission

@@ -12,6 +12,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Callable
 
+from benchmark.tracking.leases import is_claim_experiment
 from benchmark.tracking.store import TAG_RUN_KEY, ResultsStore, sqlite_path
 
 TAG_MERGED_FROM = "merged_from"
@@ -38,6 +39,8 @@ def merge_stores(source_uri: str, dest_uri: str | None = None,
         raise ValueError(f"merge: the source and the destination are the same store ({dest.uri})")
     report = MergeReport()
     for experiment in source.client.search_experiments():
+        if is_claim_experiment(experiment.name):  # a claim of the source's own writers, never results
+            continue
         runs = source.client.search_runs([experiment.experiment_id], max_results=50000)
         if not runs:
             continue

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.eval.registry import display_digits, higher_is_better
+from benchmark.tracking.leases import is_claim_experiment
 
 if TYPE_CHECKING:
     from benchmark.tasks.schema import TaskSpec
@@ -68,10 +69,11 @@ def _search_all_runs(client, experiment_id: str) -> list:
 
 
 def _experiments(client) -> list:
+    """Every experiment of the store but the run-key claims (benchmark.tracking.leases)."""
     experiments, token = [], None
     while True:
         page = client.search_experiments(max_results=1000, page_token=token)
-        experiments.extend(page)
+        experiments.extend(e for e in page if not is_claim_experiment(e.name))
         token = page.token
         if not token:
             return experiments

@@ -8,12 +8,13 @@ Many processes may write one store at once:
 - a fresh SQLite store is created and migrated by one process, under a lock file
   beside the database (`<db>.lock`); the others wait for it (MLflow's own migration
   is not safe to run twice at once);
-- a run key is claimed (`ResultsStore.claim`) while it runs: a lock file per key in
-  `<db>.locks/`, so a key is run by one process at a time and has at most one
-  FINISHED run. A server store (PostgreSQL, HTTP) has no file beside it: set
-  $LLM4REC_LOCK_DIR to a folder every writer shares (a local disk for one machine,
-  NFSv4 for several); without it claims there are not exclusive, and two commands
-  started at once on one key may both run it (the reader counts the latest);
+- a run key is claimed (`ResultsStore.claim`) while it runs, so a key is run by one
+  process at a time and has at most one FINISHED run: through a lock file per key in
+  `<db>.locks/` for SQLite, or in $LLM4REC_LOCK_DIR when set (a folder every writer
+  shares); else, on a server or any other database, through a lease: an experiment
+  named after the key, which MLflow's unique names give to one process
+  (`benchmark.tracking.leases`). Only MLflow's file store (`file:`) has neither, and
+  there claims are not exclusive (it says so once);
 - every run records its owner process (`benchmark.tracking.owner`) and, while it runs,
   a heartbeat (`ResultsStore.heartbeat`), so `end_stale_runs` never ends a live run.
 """
@@ -22,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-import threading
 import time
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -32,14 +32,14 @@ from urllib.parse import urlparse
 
 import pandas as pd
 
+# HEARTBEAT_SECONDS and TAG_HEARTBEAT live with the leases (which beat too); imported from here as well.
+from benchmark.tracking.leases import HEARTBEAT_SECONDS, TAG_HEARTBEAT, beating, is_claim_experiment, lease
 from benchmark.tracking.locks import file_lock, key_lock_path
 from benchmark.tracking.owner import OwnerState, describe_owner, owner_state, owner_tags
 
 TAG_FAILURE = "failure_reason"
 TAG_RUN_KEY = "run_key"
-TAG_HEARTBEAT = "heartbeat"  # Unix seconds of the owner's last sign of life
 DEFAULT_DB = "mlflow.db"
-HEARTBEAT_SECONDS = 30.0
 LOCK_DIR_VARIABLE = "LLM4REC_LOCK_DIR"
 
 Log = Callable[[str], None]
@@ -79,6 +79,12 @@ def claim_lock_dir(uri: str) -> Path | None:
     return None
 
 
+def leases_are_exclusive(uri: str) -> bool:
+    """Whether the store enforces unique experiment names (a database, or a server in
+    front of one), which leases need; MLflow's file store does not."""
+    return not (uri.startswith("file:") or "://" not in uri)
+
+
 def _artifact_root(uri: str) -> str | None:
     """For a SQLite store, artifacts go beside the database (MLflow 3 has no default
     that works there); servers choose their own."""
@@ -98,7 +104,7 @@ class Claim:
     block (False only when another live process holds it and the caller would not
     wait). `finished_run`: a FINISHED run of the key (looked up once the key was held,
     or at once when not): reuse it. Run the key only when `must_run`. `exclusive`:
-    False where the store has no lock folder (see the module doc)."""
+    False only for MLflow's file store (see the module doc)."""
 
     held: bool
     finished_run: Any | None = None
@@ -179,9 +185,6 @@ class ResultsStore:
         are ended as KILLED: nobody can finish them any more."""
         log = log or self._log
         label = label or f"{experiment} · run key {run_key}"
-        if self.lock_dir is None:
-            yield self._unlocked_claim(experiment, run_key, log)
-            return
         holders: list[str] = []
 
         def announce(holder: str) -> None:
@@ -189,7 +192,14 @@ class ResultsStore:
             if wait:  # said now: the wait may be long
                 log(f"{label}: being run by another process ({holder}); waiting for it")
 
-        with file_lock(key_lock_path(self.lock_dir, run_key), wait, announce) as held:
+        if self.lock_dir is not None:
+            guard = file_lock(key_lock_path(self.lock_dir, run_key), wait, announce)
+        elif leases_are_exclusive(self.uri):
+            guard = lease(self.client, run_key, wait, announce, lambda message: log(f"{label}: {message}"))
+        else:
+            yield self._unlocked_claim(experiment, run_key, log)
+            return
+        with guard as held:
             if held:
                 self._end_orphans(experiment, run_key, log, label)
             claim = Claim(held=held, finished_run=self.finished_run(experiment, run_key))
@@ -200,7 +210,7 @@ class ResultsStore:
     def _unlocked_claim(self, experiment: str, run_key: str, log: Log) -> Claim:
         if not self._warned_not_exclusive:
             self._warned_not_exclusive = True
-            log(f"store {self.uri}: run keys cannot be claimed exclusively (not SQLite, and "
+            log(f"store {self.uri}: run keys cannot be claimed exclusively (MLflow's file store, and "
                 f"${LOCK_DIR_VARIABLE} is not set): commands started at once may run one key twice")
         return Claim(held=True, finished_run=self.finished_run(experiment, run_key), exclusive=False)
 
@@ -223,24 +233,9 @@ class ResultsStore:
         """While the block runs, a daemon thread sets the run's `heartbeat` tag (Unix
         seconds) every `every` seconds, so that `end_stale_runs` on another machine can
         tell a live run from an abandoned one."""
-        stop = threading.Event()
-
-        def beat() -> None:
-            while True:
-                try:
-                    self.client.set_tag(run_id, TAG_HEARTBEAT, str(int(time.time())))
-                except Exception:  # a missed beat (a busy database) is retried at the next tick; never fails the run
-                    pass
-                if stop.wait(every):
-                    return
-
-        thread = threading.Thread(target=beat, name=f"heartbeat of run {run_id}", daemon=True)
-        thread.start()
-        try:
+        with beating(lambda: self.client.set_tag(run_id, TAG_HEARTBEAT, str(int(time.time()))), every,
+                     f"heartbeat of run {run_id}"):
             yield
-        finally:
-            stop.set()
-            thread.join(timeout=60)  # a beat stuck on a busy store must not hold the run's end
 
     def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
         from mlflow.entities import RunTag
@@ -349,6 +344,8 @@ def end_stale_runs(store: ResultsStore, older_than_hours: float, dry_run: bool =
     now = time.time()
     ended = []
     for experiment in store.client.search_experiments():
+        if is_claim_experiment(experiment.name):  # claims hold no runs
+            continue
         for run in store.client.search_runs([experiment.experiment_id], filter_string="attributes.status = 'RUNNING'",
                                             max_results=50000):
             verdict = stale_verdict(run, now, older_than_hours)
