@@ -67,12 +67,14 @@ class RunResult:
     # dispatch to its result being recorded (the executor's overhead is the difference).
     cell_seconds: float = float("nan")
     wall_seconds: float = float("nan")
+    # Of the wall time, how long the cell waited for a free worker (Ray's queue).
+    queued_seconds: float = 0.0
 
     def row(self) -> dict:
         return {"task": self.task, "submission": self.submission, "version": self.version,
                 "paradigm": self.paradigm, "seed": self.seed, "status": self.status,
                 "run_id": self.run_id, "reason": self.reason, "cell_seconds": self.cell_seconds,
-                "wall_seconds": self.wall_seconds} | self.metrics
+                "wall_seconds": self.wall_seconds, "queued_seconds": self.queued_seconds} | self.metrics
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,7 @@ class CellOutcome:
     # ran away from it; empty when they went to the store live.
     curves: list[tuple[str, float, int]] = field(default_factory=list)
     seconds: float = float("nan")
+    began: float = float("nan")  # Unix time the computation began, where it ran
 
 
 def evaluate(
@@ -320,7 +323,7 @@ def compute_cell(cell: Cell, views: TaskViews, sandbox: bool, log_metric: Callab
     card = cell.submission.card
     views = cell_views(cell, views)
     log(f"{cell.label}: fit" + ("" if sandbox else " (in process, unsandboxed)"))
-    started = time.perf_counter()
+    began, started = time.time(), time.perf_counter()
     try:
         metrics, per_user, costs, identity = _fit_and_score(cell.submission, cell.task, cell.seed, views,
                                                             log_metric, sandbox, cell.workers)
@@ -330,9 +333,10 @@ def compute_cell(cell: Cell, views: TaskViews, sandbox: bool, log_metric: Callab
         reason = f"submission '{card.name}': {failure_reason(error)}"
         log(f"{cell.label}: FAILED — {reason}")
         return CellOutcome("FAILED", reason=reason, traceback=traceback.format_exc(),
-                           seconds=time.perf_counter() - started)
+                           seconds=time.perf_counter() - started, began=began)
     log(f"{cell.label}: {cell.task.main_score} = {metrics[cell.task.main_score]:.4f}")
-    return CellOutcome("FINISHED", metrics, costs, identity, per_user, seconds=time.perf_counter() - started)
+    return CellOutcome("FINISHED", metrics, costs, identity, per_user, seconds=time.perf_counter() - started,
+                       began=began)
 
 
 def record(store: ResultsStore, run_id: str, outcome: CellOutcome, cell: Cell, data: TaskData) -> None:

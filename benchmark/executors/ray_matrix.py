@@ -167,6 +167,7 @@ class _Running:
     result: RunResult
     attempt: int
     started: float
+    dispatched: float = 0.0  # Unix time of the current attempt's dispatch
     claim: ExitStack = field(default_factory=ExitStack)  # the run key, held until the cell is settled
     beat: ExitStack = field(default_factory=ExitStack)  # the current run's heartbeat
     key: str = ""
@@ -259,6 +260,7 @@ class _Matrix:
         options = {"num_cpus": need["CPU"], "num_gpus": need["GPU"], "max_retries": 0}
         if need["memory"]:
             options["memory"] = int(need["memory"])
+        state.dispatched = time.time()
         ref = self.remote.options(**options).remote(cell, self.files[digest], self.views[cell.task.task],
                                                     self.sandbox)
         self.running[ref] = (index, state)
@@ -299,6 +301,8 @@ class _Matrix:
             return
         state.claim.close()
         self.results[index] = settle(state.result, outcome, state.started)
+        if outcome.began == outcome.began:  # a lost cell has no start of its own
+            self.results[index].queued_seconds = max(0.0, outcome.began - state.dispatched)
 
     def _unschedulable(self, cell: Cell) -> str | None:
         """Why no node of the cluster could ever run the cell (Ray would queue it forever)."""
