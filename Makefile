@@ -67,6 +67,7 @@ perf: setup
 	$(BIN)/python perf/data_scale.py
 	$(BIN)/python perf/leaderboard.py
 	$(BIN)/python perf/sandbox.py
+	$(BIN)/python perf/matrix.py
 
 clean:
 	rm -rf $(VENV) mlflow.db mlartifacts

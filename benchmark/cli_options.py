@@ -13,7 +13,7 @@ Executor = Annotated[str, typer.Option(
          "task with its card's resources, recorded under the same run keys (docs/scaling.md).")]
 RayAddress = Annotated[Optional[str], typer.Option(
     "--ray-address",
-    help="With --executor ray: the cluster to join (auto, HOST:PORT or ray://HOST:PORT); default: a private "
+    help="With --executor ray: the cluster to join (auto or HOST:PORT; ray://HOST:PORT needs ray[client]); default: a private "
          "cluster on 127.0.0.1, stopped at the end.")]
 RayWorkers = Annotated[Optional[int], typer.Option(
     "--ray-workers", min=1, help="With --executor ray and no --ray-address: the private cluster's CPUs "

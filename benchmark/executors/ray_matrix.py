@@ -155,6 +155,9 @@ class SubmissionFiles:
 def compute_remote(cell: Cell, files: SubmissionFiles, views, sandbox: bool) -> CellOutcome:
     """A cell on a Ray worker: its curves held back for the driver to store."""
     cell = replace(cell, submission=files.on_this_node(cell.submission))
+    if not cell.submission.card.resources.gpus:
+        # Ray hides no GPU from a task that asked for none: a cell may only use what it was given.
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
     curves: list[tuple[str, float, int]] = []
     outcome = compute_cell(cell, views, sandbox, curve_logger(None, None, cell.submission.name, curves))
     outcome.curves = curves
