@@ -22,8 +22,9 @@ metrics, statuses and run keys; if not, the script says which cells differ and e
 Prints the phases' seconds, then ends with one line:
     ray_speedup_2workers=X overhead_s_per_cell=Y
 X = local wall seconds / Ray wall seconds; Y = the mean over the Ray run's cells of
-`wall_seconds - cell_seconds` (dispatch to recorded, less the cell's own fit, score and
-record time where it ran; a cell dispatched before a worker is free counts its wait).
+`wall_seconds - cell_seconds - queued_seconds` (dispatch to recorded, less the cell's
+own fit, score and record time where it ran, less its wait for a free worker: what Ray
+and the driver add to a cell).
 Also printed: the cluster's capacity not spent in cells, per cell (2 x Ray wall - the
 sum of cell_seconds, over 12), which no queueing inflates. The issue's goal on a 2-core
 machine: X >= 1.6, Y <= 1.
@@ -200,12 +201,13 @@ def differences(local: pd.DataFrame, ray: pd.DataFrame, metrics: list[str]) -> l
 
 
 def overheads(runs: pd.DataFrame) -> pd.Series:
-    """Per cell: wall_seconds - cell_seconds (Ray's dispatch, transfer and queueing)."""
-    missing = {"wall_seconds", "cell_seconds"} - set(runs.columns)
+    """Per cell: wall_seconds - cell_seconds - queued_seconds (Ray's dispatch and transfer,
+    the driver's recording)."""
+    missing = {"wall_seconds", "cell_seconds", "queued_seconds"} - set(runs.columns)
     if missing:
         raise SystemExit(f"perf/matrix.py: the Ray run's results lack the column(s) {sorted(missing)}: "
                          "benchmark.runner.evaluate(executor='ray') must report them per cell")
-    return runs["wall_seconds"] - runs["cell_seconds"]
+    return runs["wall_seconds"] - runs["cell_seconds"] - runs["queued_seconds"]
 
 
 def say(line: str) -> None:
@@ -213,10 +215,11 @@ def say(line: str) -> None:
 
 
 def describe_ray_cells(runs: pd.DataFrame, wall: float, workers: int) -> float:
-    """Print the Ray run's per-cell times; return the mean of wall_seconds - cell_seconds."""
+    """Print the Ray run's per-cell times; return the mean overhead (`overheads`)."""
     overhead = overheads(runs)
     say(f"Ray cells: cell_seconds mean {runs['cell_seconds'].mean():.2f} s, wall_seconds mean "
-        f"{runs['wall_seconds'].mean():.2f} s, wall - cell mean {overhead.mean():.2f} s, max {overhead.max():.2f} s")
+        f"{runs['wall_seconds'].mean():.2f} s, queued mean {runs['queued_seconds'].mean():.2f} s, "
+        f"wall - cell - queued mean {overhead.mean():.2f} s, max {overhead.max():.2f} s")
     # Queueing aside: the cluster's capacity not spent inside cells, per cell.
     idle = (workers * wall - runs["cell_seconds"].sum()) / len(runs)
     say(f"Ray capacity not spent in cells: {idle:.2f} s a cell ({workers} x wall - the sum of cell_seconds, "

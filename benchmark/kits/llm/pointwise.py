@@ -2,37 +2,50 @@
 
     score(c) = sum_{j=1..|c|} log p(c_j | prompt, c_<j)      (mean over j if length-normalised)
 
-The prompt but its last token is run through the model once, without the LM head;
-its KV cache is then shared by all of the user's candidates, which are scored in one
-forward pass after the prompt's last token (the root, whose output gives every
-candidate's first token):
+The prompt but its last token is run through the model once, without the LM head (the
+prefix pass); its KV cache is then shared by all of the user's candidates, which are
+scored after the prompt's last token (the root, whose output gives every candidate's
+first token):
 
 - "tree" (default): the root and the candidates' tokens are packed into one sequence
   after the prompt, each candidate token attending to the whole prompt, the root and
   its own earlier tokens only (a 4D attention mask, position ids restarting after the
-  root for each candidate). No padding and no copies of the prompt's cache.
+  root for each candidate). No copies of the prompt's cache. Several users are scored
+  together (`score_users`, `score_token_ids`): their prompts run as one right-padded
+  batch (a plain causal pass: a right-padded row's real tokens never see its padding),
+  then one tree row per user over the batch's caches, the padding masked out. The LM
+  head runs only on the positions whose output predicts a candidate token.
 - "batch": rows [root, candidate] padded on the right to a common length, over the
-  prompt's cache expanded to the batch (a 2D attention mask). For attention kernels
-  that refuse a custom 4D mask.
+  prompt's cache expanded to the batch (a 2D attention mask), one user at a time. For
+  attention kernels that refuse a custom 4D mask.
 
-`score_candidates_naive` runs one full forward per candidate (prompt + candidate) with
-the same token ids; it is the reference of the equivalence test and of
-perf/llm_scoring.py. A prompt given as several text segments is tokenized segment by
-segment; the KV cache of the first segment (the chat header and, for in-context
-prompting, the demonstrations: the same for every user of a run) is kept on the model
-and reused by the next prompt that starts with the same segment.
+`score_token_ids` is the token-level entry point (the text functions tokenize and call
+it; perf/llm_scoring.py feeds it synthetic token ids). `score_candidates_naive` runs one
+full forward per candidate (prompt + candidate) with the same token ids; it is the
+reference of the equivalence tests and of perf/llm_scoring.py. A prompt given as
+several text segments is tokenized segment by segment; the KV cache of the first
+segment (the chat header and, for in-context prompting, the demonstrations: the same
+for every user of a run) is kept on the model and reused by the next prompt that starts
+with the same segment.
+
+This module imports only torch and numpy at load time (transformers lazily), so the perf
+script can load it on a machine without the harness's other dependencies.
 """
 from __future__ import annotations
 
+import functools
+import inspect
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
 
-from benchmark.kits.llm.models import CausalLM
+if TYPE_CHECKING:  # models.py is imported by the package; not needed at run time here
+    from benchmark.kits.llm.models import CausalLM
 
 METHODS = ("tree", "batch")
+HEAD_ROWS_PER_CHUNK = 1024  # LM-head rows per matrix product: bounds the [rows, vocab] float32 buffer
 
 
 @dataclass
@@ -85,6 +98,20 @@ def continuation_ids(lm: CausalLM, prompt: str | Sequence[str], text: str) -> li
     return cache[key]
 
 
+def split_shared(segments: list[list[int]], min_shared_tokens: int) -> tuple[list[int], list[int]]:
+    """(shared, own): the first segment is shared (its KV cache kept for the next prompt)
+    when the prompt has several segments, the first has at least `min_shared_tokens`
+    tokens (a short one, such as a chat header alone, costs less to recompute than the
+    masked attention over a cache costs) and tokens follow it; else nothing is."""
+    flat = [t for segment in segments for t in segment]
+    if not flat:
+        raise ValueError("empty prompt")
+    first = segments[0]
+    if len(segments) > 1 and len(first) >= max(min_shared_tokens, 1) and len(flat) > len(first):
+        return list(first), flat[len(first):]
+    return [], flat
+
+
 # ---------------------------------------------------------------------------- helpers
 
 
@@ -108,50 +135,177 @@ def _cache_from(snapshot, batch: int = 1):
                                         for k, v in snapshot])
 
 
-def _decoder(lm: CausalLM):
-    """The model without its LM head (the prompt needs no logits)."""
+@functools.lru_cache(maxsize=None)
+def _cache_argument(forward_owner: type) -> str:
+    """The name under which a forward takes the KV cache: `cache` from transformers 5.2x
+    (`past_key_values` is deprecated there), `past_key_values` before."""
+    return "cache" if "cache" in inspect.signature(forward_owner.forward).parameters else "past_key_values"
+
+
+def _forward(module: torch.nn.Module, cache, **inputs):
+    """module(**inputs) with `cache` as the KV cache, under the name the module takes."""
+    return module(**inputs, **{_cache_argument(type(module)): cache}, use_cache=True)
+
+
+def _out_cache(out):
+    """The cache a forward pass returned (`cache` from transformers 5.2x, else `past_key_values`)."""
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else out.past_key_values
+
+
+def _decoder(lm: CausalLM) -> torch.nn.Module:
+    """The model without its LM head (the prompt needs no logits, the candidates few)."""
     decoder = lm.model.get_decoder() if hasattr(lm.model, "get_decoder") else None
-    return decoder if decoder is not None and decoder is not lm.model else None
+    if decoder is None or decoder is lm.model:
+        raise ValueError(f"model {type(lm.model).__name__}: no separable decoder (get_decoder) to score with")
+    return decoder
+
+
+def _head_log_probs(lm: CausalLM, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """log p(target) from final hidden states [n, hidden]: the LM head (and the final logit
+    soft-capping of the models that have one, Gemma's) in chunks of rows, float32 [n]."""
+    head = lm.model.get_output_embeddings()
+    softcap = getattr(lm.model.config, "final_logit_softcapping", None)
+    parts = []
+    for start in range(0, hidden.shape[0], HEAD_ROWS_PER_CHUNK):
+        logits = head(hidden[start:start + HEAD_ROWS_PER_CHUNK])
+        if softcap is not None:
+            logits = torch.tanh(logits / softcap) * softcap
+        parts.append(_log_probs(logits, targets[start:start + HEAD_ROWS_PER_CHUNK]))
+    return torch.cat(parts) if parts else hidden.new_zeros(0, dtype=torch.float32)
 
 
 def _extend(lm: CausalLM, snapshot, ids: list[int]):
     """Run `ids` after the cached `snapshot` (None: from scratch); the new snapshot."""
     cache = _cache_from(snapshot) if snapshot is not None else None
-    inputs = torch.tensor([ids], device=lm.device)
-    decoder = _decoder(lm)
-    if decoder is not None:
-        out = decoder(input_ids=inputs, past_key_values=cache, use_cache=True)
-    else:  # pragma: no cover - models without a separable decoder
-        out = lm.model(input_ids=inputs, past_key_values=cache, use_cache=True, logits_to_keep=1)
-    return _snapshot(out.past_key_values)
+    out = _forward(_decoder(lm), cache, input_ids=torch.tensor([ids], device=lm.device))
+    return _snapshot(_out_cache(out))
 
 
-def _run_prompt(lm: CausalLM, segments: list[list[int]], usage: Usage, min_shared_tokens: int):
-    """Run the prompt but its last token (the root of the candidates' tree, run with
-    them); returns (KV snapshot or None, the root token id, the prompt's length). The
-    first segment's KV cache is reused from the previous call when it is the same and
-    has at least `min_shared_tokens` tokens (a short one, such as a chat header alone,
-    costs less to recompute than the masked attention over a cache costs)."""
-    flat = [t for segment in segments for t in segment]
-    if not flat:
-        raise ValueError("empty prompt")
-    shared = segments[0][:len(flat) - 1] if len(segments) > 1 else []
-    if len(shared) < max(min_shared_tokens, 1):
-        shared = []
-    rest = flat[len(shared):-1]
-    snapshot = None
-    if shared:
-        entry = lm.prefix_cache.get("shared")
-        if entry is None or entry[0] != tuple(shared):
-            entry = (tuple(shared), _extend(lm, None, shared))
-            lm.prefix_cache["shared"] = entry
-            usage.computed_tokens += len(shared)
-        snapshot = entry[1]
-    if rest:
-        snapshot = _extend(lm, snapshot, rest)
-        usage.computed_tokens += len(rest)
-    usage.prompt_tokens += len(flat)
-    return snapshot, flat[-1], len(flat)
+def _shared_snapshot(lm: CausalLM, shared: Sequence[int], usage: Usage):
+    """The KV snapshot of `shared`, reused from the previous call when it is the same."""
+    if not shared:
+        return None
+    key = tuple(shared)
+    entry = lm.prefix_cache.get("shared")
+    if entry is None or entry[0] != key:
+        entry = (key, _extend(lm, None, list(key)))
+        lm.prefix_cache["shared"] = entry
+        usage.computed_tokens += len(key)
+    return entry[1]
+
+
+def _prefix_pass(lm: CausalLM, snapshot, bodies: list[list[int]], usage: Usage):
+    """Run each user's prompt body after the shared `snapshot`, as one batch right-padded
+    to the longest body, through the decoder with a plain causal mask: a real token only
+    sees earlier positions, all of them real, so the padding needs no mask here (its
+    keys are masked in the candidates' pass). Returns (cache with one row per body, or
+    None when there is nothing to attend to; the cache's length)."""
+    shared_len = snapshot[0][0].shape[2] if snapshot is not None else 0
+    width = max(len(b) for b in bodies)
+    cache = _cache_from(snapshot, len(bodies)) if snapshot is not None else None
+    if width == 0:
+        return cache, shared_len
+    ids = torch.zeros((len(bodies), width), dtype=torch.long)
+    for row, body in enumerate(bodies):
+        ids[row, :len(body)] = torch.tensor(body, dtype=torch.long)
+    out = _forward(_decoder(lm), cache, input_ids=ids.to(lm.device))
+    usage.computed_tokens += ids.numel()
+    return _out_cache(out), shared_len + width
+
+
+@dataclass
+class _TreeRows:
+    """The candidates' pass of a batch of users, laid out on the host: one row per (user,
+    candidate group), [root, every candidate's tokens but its last], right-padded."""
+
+    ids: np.ndarray  # [rows, T] token ids (padding 0)
+    owner: np.ndarray  # [rows, T] candidate slot in the row; -1 root; -2 padding
+    positions: np.ndarray  # [rows, T] position ids
+    past_len: np.ndarray  # [rows] real positions of the row's user in the cache
+    cache_row: np.ndarray  # [rows] the user's row in the prefix cache
+    flat_rows: np.ndarray  # [n scored tokens] index into rows x T of the output predicting the token
+    targets: np.ndarray  # [n scored tokens] the token
+    candidate: np.ndarray  # [n scored tokens] index of its candidate in `keys`
+    keys: list[tuple[int, int]]  # (user, candidate) of each candidate index
+
+
+def _tree_rows(rows: list[tuple[int, list[int]]], roots: dict[int, int], starts: dict[int, int],
+               conts: Sequence[Sequence[Sequence[int]]], cache_rows: dict[int, int]) -> _TreeRows:
+    """Lay out `rows`, each (user, candidate indices); `starts[u]` is the position of user
+    u's root, which is also the number of real positions before it in the cache."""
+    width = max(1 + sum(len(conts[u][i]) - 1 for i in group) for u, group in rows)
+    n_rows = len(rows)
+    ids = np.zeros((n_rows, width), dtype=np.int64)
+    owner = np.full((n_rows, width), -2, dtype=np.int64)
+    positions = np.zeros((n_rows, width), dtype=np.int64)
+    flat_rows, targets, candidate, keys = [], [], [], []
+    for r, (u, group) in enumerate(rows):
+        ids[r, 0], owner[r, 0], positions[r, :] = roots[u], -1, starts[u]
+        at = 1
+        for slot, i in enumerate(group):
+            tokens = conts[u][i]
+            body = len(tokens) - 1
+            ids[r, at:at + body] = tokens[:-1]
+            owner[r, at:at + body] = slot
+            positions[r, at:at + body] = starts[u] + np.arange(1, body + 1)
+            # the root's output predicts the first token, each body token's the next one
+            flat_rows.append(r * width + np.concatenate([[0], np.arange(at, at + body)]))
+            targets.append(tokens)
+            candidate.append(np.full(len(tokens), len(keys)))
+            keys.append((u, i))
+            at += body
+    return _TreeRows(ids, owner, positions,
+                     np.array([starts[u] for u, _ in rows]), np.array([cache_rows[u] for u, _ in rows]),
+                     np.concatenate(flat_rows), np.concatenate([np.asarray(t) for t in targets]),
+                     np.concatenate(candidate), keys)
+
+
+def _tree_mask(layout: _TreeRows, cache_len: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Additive 4D mask [rows, 1, T, cache_len + T]: a row's tokens see its user's real
+    cache positions; each candidate token the root and its own candidate's earlier tokens
+    (padding only padding and the root, so no row is fully masked)."""
+    owner = torch.from_numpy(layout.owner).to(device)
+    index = torch.arange(owner.shape[1], device=device)
+    causal = index[None, :] <= index[:, None]
+    own = (owner[:, None, :] == owner[:, :, None]) | (owner[:, None, :] == -1)
+    past = torch.arange(cache_len, device=device)[None, :] < torch.from_numpy(layout.past_len).to(device)[:, None]
+    allowed = torch.cat([past[:, None, :].expand(-1, owner.shape[1], -1), own & causal[None]], dim=-1)
+    mask = torch.zeros(allowed.shape, dtype=dtype, device=device)
+    return mask.masked_fill_(~allowed, torch.finfo(dtype).min)[:, None]
+
+
+def _rows_cache(cache, single_pass: bool, n_users: int, cache_row: np.ndarray):
+    """The prefix cache with one row per tree row of a pass: the cache itself when the
+    rows are the users in order and no other pass follows (a pass appends to the cache
+    it is given), else a fresh cache over the prefix's tensors, expanded (one user) or
+    gathered."""
+    if cache is None:
+        return None
+    if single_pass and np.array_equal(cache_row, np.arange(n_users)):
+        return cache
+    snapshot = _snapshot(cache)
+    if np.array_equal(cache_row, np.arange(n_users)):
+        return _cache_from(snapshot)
+    if n_users == 1:
+        return _cache_from(snapshot, len(cache_row))
+    index = torch.from_numpy(cache_row).to(snapshot[0][0].device)
+    return _cache_from([(k.index_select(0, index), v.index_select(0, index)) for k, v in snapshot])
+
+
+def _score_tree_rows(lm: CausalLM, cache, cache_len: int, layout: _TreeRows, usage: Usage) -> torch.Tensor:
+    """Run the candidates' pass over `cache` (one row per tree row); each candidate's
+    summed log-likelihood (float64, on the device) in the order of `layout.keys`."""
+    device = lm.device
+    mask = _tree_mask(layout, cache_len, lm.dtype, device)
+    out = _forward(_decoder(lm), cache, input_ids=torch.from_numpy(layout.ids).to(device), attention_mask=mask,
+                   position_ids=torch.from_numpy(layout.positions).to(device))
+    usage.computed_tokens += layout.ids.size
+    hidden = out.last_hidden_state.reshape(-1, out.last_hidden_state.shape[-1])
+    hidden = hidden.index_select(0, torch.from_numpy(layout.flat_rows).to(device))
+    logp = _head_log_probs(lm, hidden, torch.from_numpy(layout.targets).to(device))
+    totals = torch.zeros(len(layout.keys), dtype=torch.float64, device=device)
+    return totals.index_add_(0, torch.from_numpy(layout.candidate).to(device), logp.double())
 
 
 def _chunks(lengths: Sequence[int], budget: int) -> list[list[int]]:
@@ -166,47 +320,6 @@ def _chunks(lengths: Sequence[int], budget: int) -> list[list[int]]:
     if current:
         groups.append(current)
     return groups
-
-
-def _score_tree(lm: CausalLM, snapshot, root: int, P: int, conts: list[list[int]], group: list[int],
-                usage: Usage) -> dict[int, torch.Tensor]:
-    """Log-probs of the tokens of the candidates in `group`: the prompt's last token (the
-    root) and each candidate's tokens but its last, packed in one sequence after the
-    prompt's cache."""
-    inputs, owner, offset = [root], [-1], [0]
-    for g, i in enumerate(group):
-        body = conts[i][:-1]
-        inputs += body
-        owner += [g] * len(body)
-        offset += range(1, len(body) + 1)
-    T = len(inputs)
-    device, past = lm.device, P - 1
-    owner_t = torch.tensor(owner, device=device)
-    index = torch.arange(T, device=device)
-    allowed = ((owner_t[:, None] == owner_t[None, :]) | (owner_t[None, :] == -1)) & (index[None, :] <= index[:, None])
-    mask = torch.zeros((1, 1, T, past + T), dtype=lm.dtype, device=device)
-    mask[0, 0, :, past:].masked_fill_(~allowed, torch.finfo(lm.dtype).min)
-    positions = (past + torch.tensor(offset, device=device))[None]
-    out = lm.model(input_ids=torch.tensor([inputs], device=device), attention_mask=mask, position_ids=positions,
-                   past_key_values=_cache_from(snapshot) if snapshot is not None else None, use_cache=True)
-    logits = out.logits[0]
-    usage.computed_tokens += T
-    # the row whose output predicts each candidate token: the root for its first token
-    rows, targets, start = [], [], 1
-    for i in group:
-        n = len(conts[i])
-        rows += [0] + list(range(start, start + n - 1))
-        targets += conts[i]
-        start += n - 1
-    rows_t = torch.tensor(rows, device=device)
-    lse = torch.logsumexp(logits.float(), dim=-1)
-    logp = logits[rows_t, torch.tensor(targets, device=device)].float() - lse[rows_t]
-    result, start = {}, 0
-    for i in group:
-        n = len(conts[i])
-        result[i] = logp[start:start + n]
-        start += n
-    return result
 
 
 def _score_batch(lm: CausalLM, snapshot, root: int, P: int, conts: list[list[int]], group: list[int],
@@ -227,14 +340,105 @@ def _score_batch(lm: CausalLM, snapshot, root: int, P: int, conts: list[list[int
     mask = torch.cat([torch.ones((C, past), dtype=torch.long), valid.long()], dim=1)
     positions = (past + torch.arange(width)).expand(C, -1)
     cache = _cache_from(snapshot, C) if snapshot is not None else None
-    out = lm.model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
-                   past_key_values=cache, use_cache=True)
+    out = _forward(lm.model, cache, input_ids=ids.to(device), attention_mask=mask.to(device),
+                   position_ids=positions.to(device))
     logp = _log_probs(out.logits, targets.to(device))
     usage.computed_tokens += C * width
     return {i: logp[row, :len(conts[i])] for row, i in enumerate(group)}
 
 
 # ------------------------------------------------------------------------------- API
+
+
+def score_token_ids(lm: CausalLM, prompts: Sequence[Sequence[int]], continuations: Sequence[Sequence[Sequence[int]]],
+                    shared: Sequence[int] = (), users_per_batch: int = 1, max_batch_tokens: int = 2048,
+                    usage: Usage | None = None) -> list[np.ndarray]:
+    """Summed log-likelihood of each user's candidates (float64 [n_candidates] per user),
+    by the "tree" method: `prompts[u]` is user u's prompt after the `shared` tokens
+    common to all users (whose KV cache is kept on `lm` for the next call), at least one
+    token; `continuations[u]` its candidates' token ids. Users run `users_per_batch` at
+    a time, sorted by prompt length so a batch pads little; a user's candidates are
+    packed in rows of at most `max_batch_tokens` tokens."""
+    if len(prompts) != len(continuations):
+        raise ValueError(f"{len(prompts)} prompts but {len(continuations)} candidate lists")
+    if users_per_batch < 1:
+        raise ValueError(f"users_per_batch={users_per_batch}: must be at least 1")
+    for u, (prompt, conts) in enumerate(zip(prompts, continuations)):
+        if not len(prompt):
+            raise ValueError(f"user {u}: empty prompt (it needs at least one token after the shared part)")
+        if any(len(c) == 0 for c in conts):
+            raise ValueError(f"user {u}: a candidate has no tokens")
+    usage = usage if usage is not None else Usage()
+    results = [np.zeros(len(c)) for c in continuations]
+    order = sorted((u for u in range(len(prompts)) if len(continuations[u])), key=lambda u: len(prompts[u]))
+    with torch.inference_mode():
+        snapshot = _shared_snapshot(lm, shared, usage)
+        for start in range(0, len(order), users_per_batch):
+            batch = order[start:start + users_per_batch]
+            cache, cache_len = _prefix_pass(lm, snapshot, [list(prompts[u][:-1]) for u in batch], usage)
+            cache_rows = {u: row for row, u in enumerate(batch)}
+            starts = {u: len(shared) + len(prompts[u]) - 1 for u in batch}
+            roots = {u: int(prompts[u][-1]) for u in batch}
+            rows = [(u, group) for u in batch
+                    for group in _chunks([len(c) for c in continuations[u]], max_batch_tokens)]
+            # as many tree rows per pass as users per batch (memory stays that of the batch)
+            passes = [rows[first:first + len(batch)] for first in range(0, len(rows), len(batch))]
+            for rows_of_pass in passes:
+                layout = _tree_rows(rows_of_pass, roots, starts, continuations, cache_rows)
+                pass_cache = _rows_cache(cache, len(passes) == 1, len(batch), layout.cache_row)
+                totals = _score_tree_rows(lm, pass_cache, cache_len, layout, usage).cpu().numpy()
+                for (u, i), value in zip(layout.keys, totals):
+                    results[u][i] = value
+    for prompt, conts in zip(prompts, continuations):
+        usage.prompt_tokens += len(shared) + len(prompt)
+        usage.continuation_tokens += sum(len(c) for c in conts)
+    return results
+
+
+def score_token_ids_naive(lm: CausalLM, prompt: Sequence[int], continuations: Sequence[Sequence[int]],
+                          usage: Usage | None = None) -> np.ndarray:
+    """The reference: one full forward pass over prompt + candidate per candidate; summed
+    log-likelihoods, float64 [n_candidates]."""
+    usage = usage if usage is not None else Usage()
+    ids = list(prompt)
+    totals = np.zeros(len(continuations))
+    with torch.inference_mode():
+        for i, cont in enumerate(continuations):
+            out = lm.model(input_ids=torch.tensor([ids + list(cont)], device=lm.device), use_cache=False,
+                           logits_to_keep=len(cont) + 1)
+            logp = _log_probs(out.logits[0, :-1], torch.tensor(list(cont), device=lm.device))
+            totals[i] = float(logp.double().sum())
+            usage.prompt_tokens += len(ids)
+            usage.continuation_tokens += len(cont)
+            usage.computed_tokens += len(ids) + len(cont)
+    return totals
+
+
+def score_users(lm: CausalLM, prompts: Sequence[str | Sequence[str]], candidate_texts: Sequence[Sequence[str]],
+                length_normalize: bool = False, users_per_batch: int | None = None, max_batch_tokens: int = 2048,
+                usage: Usage | None = None, min_shared_tokens: int = 64) -> list[np.ndarray]:
+    """Log-likelihood of each user's candidates after the user's prompt (float64
+    [n_candidates] per user; sum over tokens, or mean with `length_normalize`), several
+    users per forward pass ("tree"). `users_per_batch` None: 128 on a GPU (the fastest of
+    16-128 for random Qwen2-0.5B and -1.5B on an H200, perf/llm_scoring.py; 10.8 GiB at
+    1.5B), 1 on a CPU (where one prompt already fills the matrix products and padding
+    would only add work). Users whose prompts share the first segment share its KV cache."""
+    if users_per_batch is None:
+        users_per_batch = 128 if lm.device.type == "cuda" else 1
+    usage = usage if usage is not None else Usage()
+    conts = [[continuation_ids(lm, p, text) for text in texts] for p, texts in zip(prompts, candidate_texts)]
+    by_shared: dict[tuple[int, ...], list[tuple[int, list[int]]]] = {}
+    for u, prompt in enumerate(prompts):
+        shared, own = split_shared(prompt_ids(lm, prompt), min_shared_tokens)
+        by_shared.setdefault(tuple(shared), []).append((u, own))
+    results: list[np.ndarray] = [np.zeros(0)] * len(prompts)
+    for shared, users in by_shared.items():
+        scores = score_token_ids(lm, [own for _, own in users], [conts[u] for u, _ in users], shared=shared,
+                                 users_per_batch=users_per_batch, max_batch_tokens=max_batch_tokens, usage=usage)
+        for (u, _), values in zip(users, scores):
+            results[u] = values / np.array([len(c) for c in conts[u]], dtype=np.float64) if length_normalize \
+                else values
+    return results
 
 
 def score_candidates(lm: CausalLM, prompt: str | Sequence[str], candidate_texts: Sequence[str],
@@ -247,46 +451,34 @@ def score_candidates(lm: CausalLM, prompt: str | Sequence[str], candidate_texts:
     segment of `min_shared_tokens` or more tokens keeps its KV cache for the next call."""
     if method not in METHODS:
         raise ValueError(f"method {method!r}: expected one of {METHODS}")
+    if not candidate_texts:
+        return np.zeros(0)
+    if method == "tree":
+        return score_users(lm, [prompt], [candidate_texts], length_normalize, 1, max_batch_tokens, usage,
+                           min_shared_tokens)[0]
     usage = usage if usage is not None else Usage()
     conts = [continuation_ids(lm, prompt, text) for text in candidate_texts]
-    if not conts:
-        return np.zeros(0)
+    shared, own = split_shared(prompt_ids(lm, prompt), min_shared_tokens)
+    totals = np.zeros(len(conts))
     with torch.inference_mode():
-        snapshot, root, P = _run_prompt(lm, prompt_ids(lm, prompt), usage, min_shared_tokens)
+        cache, _ = _prefix_pass(lm, _shared_snapshot(lm, shared, usage), [own[:-1]], usage)
+        snapshot = _snapshot(cache) if cache is not None else None
         lengths = [len(c) for c in conts]
-        if method == "batch":  # group similar lengths, so padding stays small
-            order = sorted(range(len(conts)), key=lambda i: lengths[i])
-            groups = [[order[j] for j in g] for g in _chunks([lengths[i] for i in order], max_batch_tokens)]
-        else:
-            groups = _chunks(lengths, max_batch_tokens)
-        step = _score_tree if method == "tree" else _score_batch
-        totals = np.zeros(len(conts))
-        for group in groups:
-            for i, values in step(lm, snapshot, root, P, conts, group, usage).items():
+        order = sorted(range(len(conts)), key=lambda i: lengths[i])  # similar lengths: little padding
+        for group in ([order[j] for j in g] for g in _chunks([lengths[i] for i in order], max_batch_tokens)):
+            for i, values in _score_batch(lm, snapshot, own[-1], len(shared) + len(own), conts, group,
+                                          usage).items():
                 totals[i] = float(values.double().sum())
-    usage.continuation_tokens += sum(len(c) for c in conts)
-    if length_normalize:
-        totals = totals / np.array([len(c) for c in conts], dtype=np.float64)
-    return totals
+    usage.prompt_tokens += len(shared) + len(own)
+    usage.continuation_tokens += sum(lengths)
+    return totals / np.array(lengths, dtype=np.float64) if length_normalize else totals
 
 
 def score_candidates_naive(lm: CausalLM, prompt: str | Sequence[str], candidate_texts: Sequence[str],
                            length_normalize: bool = False, usage: Usage | None = None) -> np.ndarray:
     """The reference: one full forward pass over prompt + candidate per candidate, with the
     same token ids as `score_candidates`."""
-    usage = usage if usage is not None else Usage()
     ids = [t for segment in prompt_ids(lm, prompt) for t in segment]
-    totals = np.zeros(len(candidate_texts))
-    with torch.inference_mode():
-        for i, text in enumerate(candidate_texts):
-            cont = continuation_ids(lm, prompt, text)
-            out = lm.model(input_ids=torch.tensor([ids + cont], device=lm.device), use_cache=False,
-                           logits_to_keep=len(cont) + 1)
-            logp = _log_probs(out.logits[0, :-1], torch.tensor(cont, device=lm.device))
-            totals[i] = float(logp.double().sum())
-            if length_normalize:
-                totals[i] /= len(cont)
-            usage.prompt_tokens += len(ids)
-            usage.continuation_tokens += len(cont)
-            usage.computed_tokens += len(ids) + len(cont)
-    return totals
+    conts = [continuation_ids(lm, prompt, text) for text in candidate_texts]
+    totals = score_token_ids_naive(lm, ids, conts, usage)
+    return totals / np.array([len(c) for c in conts], dtype=np.float64) if length_normalize else totals
