@@ -34,8 +34,15 @@ synthetic token-id users (seeded: a prompt of 300-500 tokens, 20 candidates of 8
 tokens) with pointwise.score_token_ids, `--users-per-batch` users per forward pass
 (each value timed over all `--users`, after one warm-up batch), and with one user per
 pass for contrast. The first `--check-users` users are also scored naively (one full
-forward per candidate) and compared; `--check-float32` first repeats that check with
-the float32 weights (the same random model before its cast). Tokens/s counts the
+forward per candidate) and compared. `--check-float32` adds a float32 reference: a copy
+of the very same weights cast up to float32 (exact, so only the arithmetic differs),
+scored naively (and batched, to check the batched path in float32 too), then freed;
+against it the naive and the batched --dtype scores are each measured (max and mean
+over candidates of |difference| in the summed log-likelihood and per scored token, the
+difference over the candidate's token count), so the batched path's rounding error can
+be judged against the naive path's own (in bfloat16 both are ~0.1 nats per sum of ~12
+token log-probabilities, far over the 1e-2 that batched and naive agree to in float32).
+Tokens/s counts the
 positions a scorer needs (each prompt once, each candidate's tokens but its last, one
 root per user), not padding. FLOP/s = 2 x non-embedding parameters x tokens/s
 (attention and the LM head excluded; the line "with LM head" adds 2 x hidden x vocab per
@@ -47,11 +54,17 @@ package), so it runs where the harness's other dependencies are missing.
     python perf/llm_scoring.py --arch qwen2-1.5b --device cuda [--users 256] [--users-per-batch 16,32,64,128]
 
 Last line: arch=... best_users_per_batch=B tokens_per_s=X util_of_peak=U
-util_with_head=V max_abs_logprob_diff=D (batched against naive, in --dtype).
+util_with_head=V max_abs_logprob_diff=D (batched against naive, in --dtype)
+per_token_max_diff=P (the same per scored token), with --check-float32 also
+bf16_err_naive=E bf16_err_batched=F (max |naive or batched in --dtype - naive float32|,
+summed log-likelihoods; "bf16" is --dtype, bfloat16 by default) and
+per_token_err_naive, per_token_err_batched (the same per scored token).
 """
 from __future__ import annotations
 
 import argparse
+import copy
+import gc
 import importlib.util
 import os
 import sys
@@ -112,7 +125,8 @@ def main() -> None:
                         help="a random model of this architecture on synthetic token ids, instead of --model")
     parser.add_argument("--users-per-batch", default="16,32,64,128", help="--arch: comma-separated values to time")
     parser.add_argument("--check-users", type=int, default=3, help="--arch: users also scored naively")
-    parser.add_argument("--check-float32", action="store_true", help="--arch: check against naive in float32 first")
+    parser.add_argument("--check-float32", action="store_true",
+                        help="--arch: also score the check users with a float32 copy of the weights, the reference")
     parser.add_argument("--single-users", type=int, default=32, help="--arch: users timed one per forward pass")
     parser.add_argument("--dtype", default=None, help="default: float32 (smollm2), bfloat16 (--arch)")
     parser.add_argument("--device", default=None, help="default: CUDA when available, else CPU")
@@ -277,12 +291,47 @@ def needed_tokens(users) -> tuple[int, int]:
     return run, scored
 
 
-def max_naive_diff(pointwise, lm, users) -> float:
-    """Largest |batched - naive| summed log-likelihood over `users`' candidates."""
+def batched_and_naive(pointwise, lm, users) -> tuple[np.ndarray, np.ndarray]:
+    """Summed log-likelihoods of all `users`' candidates, flat: (batched, all users in one
+    pass; naive, one full forward per candidate)."""
     batched = pointwise.score_token_ids(lm, [p for p, _ in users], [c for _, c in users],
                                         users_per_batch=len(users))
     naive = [pointwise.score_token_ids_naive(lm, p, c) for p, c in users]
-    return float(np.abs(np.concatenate(batched) - np.concatenate(naive)).max())
+    return np.concatenate(batched), np.concatenate(naive)
+
+
+def float32_reference(pointwise, lm, users) -> tuple[np.ndarray, np.ndarray]:
+    """batched_and_naive with a float32 copy of `lm`'s weights (cast up: exactly the same
+    values), freed before returning so the timed runs have the device to themselves."""
+    reference = copy.deepcopy(lm.model).to(torch.float32)
+    try:
+        scores = batched_and_naive(pointwise, type(lm)(None, reference, lm.device, {}), users)
+    finally:
+        del reference
+        gc.collect()
+        if lm.device.type == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(lm.device)
+    return scores
+
+
+def difference_stats(scores: np.ndarray, reference: np.ndarray, lengths: np.ndarray) -> dict[str, float]:
+    """|scores - reference| over candidates: max and mean of the summed log-likelihood's,
+    and of the same divided by each candidate's token count."""
+    diff = np.abs(scores - reference)
+    per_token = diff / lengths
+    return {"max": float(diff.max()), "mean": float(diff.mean()),
+            "token_max": float(per_token.max()), "token_mean": float(per_token.mean())}
+
+
+def accuracy_table(pairs: dict[str, dict[str, float]], n_candidates: int) -> str:
+    """One line per compared pair: the difference_stats figures, in nats."""
+    lines = [f"accuracy over {n_candidates} candidates, |difference| in nats:  sum max   sum mean"
+             f"  per-token max  per-token mean"]
+    for name, stats in pairs.items():
+        lines.append(f"  {name:<34} {stats['max']:9.2e} {stats['mean']:9.2e} {stats['token_max']:14.2e} "
+                     f"{stats['token_mean']:15.2e}")
+    return "\n".join(lines)
 
 
 def time_scoring(pointwise, lm, users, users_per_batch: int) -> tuple[float, int]:
@@ -335,7 +384,7 @@ def run_architecture(args: argparse.Namespace) -> None:
     import transformers
 
     started = time.perf_counter()
-    model = random_model(args.arch, device, torch.float32 if args.check_float32 else dtype)
+    model = random_model(args.arch, device, dtype)
     lm = models.CausalLM(None, model, device, {"llm.model": f"random {args.arch}"})
     n_users = args.users or 256
     users = synthetic_users(n_users, args.candidates, model.config.vocab_size, args.seed)
@@ -349,13 +398,26 @@ def run_architecture(args: argparse.Namespace) -> None:
           f"{np.mean([len(c) for _, cs in users for c in cs]):.1f} tokens; {run} positions to run, {scored} scored")
 
     check = users[:args.check_users]
+    lengths = np.array([len(c) for _, cs in check for c in cs], dtype=float)
+    name = str(dtype).removeprefix("torch.")
     if args.check_float32:
-        print(f"float32: max |batched - naive| over {len(check)} users: {max_naive_diff(pointwise, lm, check):.2e}")
-        model.to(dtype)
-    diff = max_naive_diff(pointwise, lm, check)
+        batched32, naive32 = float32_reference(pointwise, lm, check)
+        print(f"float32: max |batched - naive| over {len(check)} users: {np.abs(batched32 - naive32).max():.2e}")
+    batched, naive = batched_and_naive(pointwise, lm, check)
+    pairs = {f"batched {name} - naive {name}": difference_stats(batched, naive, lengths)}
+    diff = pairs[f"batched {name} - naive {name}"]["max"]
     tolerance = 1e-2 if dtype in (torch.bfloat16, torch.float16) else 1e-4
-    print(f"{str(dtype).removeprefix('torch.')}: max |batched - naive| over {len(check)} users: {diff:.2e} "
+    print(f"{name}: max |batched - naive| over {len(check)} users: {diff:.2e} "
           f"({'within' if diff <= tolerance else 'OVER'} {tolerance:g})")
+    summary_errors = f"per_token_max_diff={pairs[f'batched {name} - naive {name}']['token_max']:.2e}"
+    if args.check_float32:
+        naive_err = difference_stats(naive, naive32, lengths)
+        batched_err = difference_stats(batched, naive32, lengths)
+        pairs = {f"naive {name} - naive float32": naive_err, f"batched {name} - naive float32": batched_err, **pairs}
+        summary_errors += (f" bf16_err_naive={naive_err['max']:.2e} bf16_err_batched={batched_err['max']:.2e}"
+                           f" per_token_err_naive={naive_err['token_max']:.2e}"
+                           f" per_token_err_batched={batched_err['token_max']:.2e}")
+    print(accuracy_table(pairs, len(lengths)))
 
     peak = matmul_flops(device, dtype, n=8192 if device.type == "cuda" else 1024)
     print(f"reference {dtype} matrix product: {peak / 1e12:.1f} TFLOP/s"
@@ -380,7 +442,7 @@ def run_architecture(args: argparse.Namespace) -> None:
         print(f"peak GPU memory {torch.cuda.max_memory_allocated(device) / 2**30:.1f} GiB")
     print(f"arch={args.arch} dtype={str(dtype).removeprefix('torch.')} best_users_per_batch={best[0]} "
           f"tokens_per_s={best[1]:.0f} util_of_peak={best[2]:.4f} util_with_head={best[3]:.4f} "
-          f"max_abs_logprob_diff={diff:.2e}")
+          f"max_abs_logprob_diff={diff:.2e} {summary_errors}")
 
 
 if __name__ == "__main__":

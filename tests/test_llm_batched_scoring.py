@@ -151,5 +151,13 @@ def test_perf_script_on_a_tiny_architecture_without_the_harness():
     fields = dict(item.split("=") for item in lines[-2].split())
     assert fields["arch"] == "tiny" and fields["best_users_per_batch"] in {"1", "3"}
     assert float(fields["max_abs_logprob_diff"]) <= 1e-2 and float(fields["tokens_per_s"]) > 0
+    # per token: each candidate's difference over its token count, so never above the sum's
+    assert float(fields["per_token_max_diff"]) <= float(fields["max_abs_logprob_diff"])
+    # both bfloat16 paths against the float32 copy of the same weights: small, and the
+    # batched one no worse than the naive one by more than batched and naive differ
+    naive_err, batched_err = float(fields["bf16_err_naive"]), float(fields["bf16_err_batched"])
+    assert 0 < naive_err <= 1e-1 and batched_err <= naive_err + float(fields["max_abs_logprob_diff"])
+    assert float(fields["per_token_err_batched"]) <= batched_err
+    assert any(line.strip().startswith("batched bfloat16 - naive float32") for line in lines)
     float32_line = next(line for line in lines if line.startswith("float32: max"))
     assert float(float32_line.split(": ")[-1]) <= TOLERANCE
