@@ -250,22 +250,23 @@ def run_cell(cell: Cell, data: TaskData, store: ResultsStore | None, sandbox: bo
     process is running is waited for, or with wait=False skipped (status SKIPPED)."""
     started = time.perf_counter()
     result = new_result(cell)
+    views = cell_views(cell, data.views)
     if store is None:
-        outcome = compute_cell(cell, data.views, sandbox, curve_logger(None, None, cell.submission.name))
+        outcome = compute_cell(cell, views, sandbox, curve_logger(None, None, cell.submission.name))
         return settle(result, outcome, started)
     key = cell_key(cell, data.prepared)
     with store.claim(cell.task.experiment_name, key, log=log, wait=wait, label=cell.label) as claim:
         if not claim.must_run:
             return reused_or_skipped(result, claim, cell)
-        result.run_id = start_run(store, cell, data, key, sandbox)
+        result.run_id = start_run(store, cell, data.prepared, views, key, sandbox)
         with store.heartbeat(result.run_id):
             try:
-                outcome = compute_cell(cell, data.views, sandbox,
+                outcome = compute_cell(cell, views, sandbox,
                                        curve_logger(store, result.run_id, cell.submission.name))
             except KeyboardInterrupt:
                 store.end(result.run_id, "KILLED", "interrupted by the user")
                 raise
-            record(store, result.run_id, outcome, cell, data)
+            record(store, result.run_id, outcome, cell, data.prepared, views)
     return settle(result, outcome, started)
 
 
@@ -303,13 +304,13 @@ def reused(result: RunResult, done, cell: Cell) -> RunResult:
     return result
 
 
-def start_run(store: ResultsStore, cell: Cell, data: TaskData, key: str, sandbox: bool,
+def start_run(store: ResultsStore, cell: Cell, prepared: PreparedData, views: TaskViews, key: str, sandbox: bool,
               extra_tags: dict[str, str] | None = None) -> str:
-    """The cell's RUNNING run in the store, with its tags and parameters."""
+    """The cell's RUNNING run in the store, with its tags and parameters (views: the
+    cell's, `cell_views`)."""
     card, seed = cell.submission.card, cell.seed
     limit = {"limit_users": cell.limit_users} if cell.limit_users is not None else {}
-    tags = run_tags(cell.submission, cell.task, seed, data.prepared, key, cell_views(cell, data.views),
-                    cell.limit_users) | {"sandbox": str(sandbox).lower()} | (extra_tags or {})
+    tags = run_tags(cell.submission, cell.task, seed, prepared, key, views, cell.limit_users) | {"sandbox": str(sandbox).lower()} | (extra_tags or {})
     if cell.workers > 1:
         tags["shards"] = str(cell.workers)
     return store.start(cell.task.experiment_name, f"{card.name}@{card.version} seed={seed}", tags,
@@ -317,11 +318,10 @@ def start_run(store: ResultsStore, cell: Cell, data: TaskData, key: str, sandbox
 
 
 def compute_cell(cell: Cell, views: TaskViews, sandbox: bool, log_metric: Callable) -> CellOutcome:
-    """Fit and score one cell (views: the task's, before the seed's), with no store: a
+    """Fit and score one cell (views: the cell's, `cell_views`), with no store: a
     failure becomes a FAILED outcome with its reason, so a batch goes on; a Ctrl-C
     propagates. `log_metric` takes the model's curve points."""
     card = cell.submission.card
-    views = cell_views(cell, views)
     log(f"{cell.label}: fit" + ("" if sandbox else " (in process, unsandboxed)"))
     began, started = time.time(), time.perf_counter()
     try:
@@ -339,7 +339,8 @@ def compute_cell(cell: Cell, views: TaskViews, sandbox: bool, log_metric: Callab
                        began=began)
 
 
-def record(store: ResultsStore, run_id: str, outcome: CellOutcome, cell: Cell, data: TaskData) -> None:
+def record(store: ResultsStore, run_id: str, outcome: CellOutcome, cell: Cell, prepared: PreparedData,
+           views: TaskViews) -> None:
     """Write a computed cell into its started run and end it: FINISHED with its metrics,
     costs and artifacts, or FAILED with its reason and traceback."""
     for name, value, step in outcome.curves:
@@ -354,9 +355,9 @@ def record(store: ResultsStore, run_id: str, outcome: CellOutcome, cell: Cell, d
         "per_user_metrics.parquet": outcome.per_user,
         "task.json": cell.task.model_dump(),
         "submission.json": cell.submission.card.model_dump(),
-        "data_summary.json": data.prepared.summary,
+        "data_summary.json": prepared.summary,
     }
-    artifacts |= family(cell.task.family).artifacts(cell_views(cell, data.views))
+    artifacts |= family(cell.task.family).artifacts(views)
     store.log_artifacts(run_id, artifacts)
     store.end(run_id)
 

@@ -37,6 +37,7 @@ from benchmark.runner import (
     RunResult,
     TaskData,
     cell_key,
+    cell_views,
     compute_cell,
     curve_logger,
     matrix_progress,
@@ -153,13 +154,15 @@ class SubmissionFiles:
 
 
 def compute_remote(cell: Cell, files: SubmissionFiles, views, sandbox: bool) -> CellOutcome:
-    """A cell on a Ray worker: its curves held back for the driver to store."""
+    """A cell on a Ray worker (views: its task's, sent once per task): its curves held
+    back for the driver to store."""
     cell = replace(cell, submission=files.on_this_node(cell.submission))
     if not cell.submission.card.resources.gpus:
         # Ray hides no GPU from a task that asked for none: a cell may only use what it was given.
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
     curves: list[tuple[str, float, int]] = []
-    outcome = compute_cell(cell, views, sandbox, curve_logger(None, None, cell.submission.name, curves))
+    outcome = compute_cell(cell, cell_views(cell, views), sandbox,
+                           curve_logger(None, None, cell.submission.name, curves))
     outcome.curves = curves
     return outcome
 
@@ -174,6 +177,7 @@ class _Running:
     claim: ExitStack = field(default_factory=ExitStack)  # the run key, held until the cell is settled
     beat: ExitStack = field(default_factory=ExitStack)  # the current run's heartbeat
     key: str = ""
+    views: Any = None  # the cell's views (cell_views), for its tags and artifacts
 
 
 class _Matrix:
@@ -233,7 +237,8 @@ class _Matrix:
             self.results[index] = state.result
             return True
         if self.store is not None:
-            state.key = cell_key(cell, self.data[cell.task.task].prepared)
+            state.key = cell_key(cell, self._data(cell).prepared)
+            state.views = cell_views(cell, self._data(cell).views)
             quiet = index in self.said_busy  # said once; the retries every few seconds are not
             claim = state.claim.enter_context(self.store.claim(
                 cell.task.experiment_name, state.key, log=(lambda _: None) if quiet else log, wait=False,
@@ -249,11 +254,14 @@ class _Matrix:
         self._submit(index, state)
         return True
 
+    def _data(self, cell: Cell) -> TaskData:
+        return self.data[cell.task.task]
+
     def _submit(self, index: int, state: _Running) -> None:
         cell = state.cell
         if self.store is not None:
-            state.result.run_id = start_run(self.store, cell, self.data[cell.task.task], state.key, self.sandbox,
-                                            {"executor": "ray", "attempt": str(state.attempt)})
+            state.result.run_id = start_run(self.store, cell, self._data(cell).prepared, state.views, state.key,
+                                            self.sandbox, {"executor": "ray", "attempt": str(state.attempt)})
             state.beat = ExitStack()
             state.beat.enter_context(self.store.heartbeat(state.result.run_id))
         digest = cell.submission.digest
@@ -296,7 +304,7 @@ class _Matrix:
             outcome.reason = f"{outcome.reason} (attempt {state.attempt} of {ATTEMPTS})"
         if self.store is not None:
             state.beat.close()
-            record(self.store, state.result.run_id, outcome, cell, self.data[cell.task.task])
+            record(self.store, state.result.run_id, outcome, cell, self._data(cell).prepared, state.views)
         if outcome.status == "FAILED" and state.attempt < ATTEMPTS:
             log(f"{cell.label}: attempt {state.attempt} failed; running it once more")
             state.attempt += 1
