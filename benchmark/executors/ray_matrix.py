@@ -114,8 +114,9 @@ def ray_cluster(address: str | None = None, workers: int | None = None) -> Itera
 
 
 def _on_loopback(address: str) -> bool:
-    host = address.removeprefix("ray://").rsplit(":", 1)[0].strip("[]")
-    return host in ("127.0.0.1", "localhost", "::1")
+    from benchmark.tracking.server import is_loopback
+
+    return is_loopback(address.removeprefix("ray://").rsplit(":", 1)[0].strip("[]"))
 
 
 @dataclass(frozen=True)

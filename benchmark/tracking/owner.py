@@ -43,7 +43,7 @@ def owner_state(tags: dict[str, str]) -> OwnerState:
     here = owner_tags()
     if not tags.get(TAG_PID, "").isdigit() or any(not tags.get(t) or tags.get(t) != here[t] for t in PID_SPACE_TAGS):
         return OwnerState.UNKNOWN
-    status = _stat_fields(int(tags[TAG_PID]))
+    status = stat_fields(int(tags[TAG_PID]))
     if status is None or status[0] in ("Z", "X"):  # zombie or dead: it ran its last instruction
         return OwnerState.GONE
     recorded = tags.get(TAG_PID_START)
@@ -56,7 +56,7 @@ def describe_owner(tags: dict[str, str]) -> str:
     return f"pid {tags.get(TAG_PID, '?')} on {tags.get(TAG_HOST, '?')}"
 
 
-def _stat_fields(pid: int) -> list[str] | None:
+def stat_fields(pid: int) -> list[str] | None:
     """/proc/<pid>/stat from field 3 (state) on; the command name before it may hold
     spaces and parentheses, so the split starts after the last ')'."""
     text = _read(f"/proc/{pid}/stat")
@@ -64,7 +64,7 @@ def _stat_fields(pid: int) -> list[str] | None:
 
 
 def _start_ticks(pid: int) -> str | None:
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     return fields[19] if fields else None
 
 

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from benchmark.tracking.owner import OwnerState, owner_state, owner_tags
+from benchmark.tracking.owner import OwnerState, owner_state, owner_tags, stat_fields
 
 DEFAULT_HOME = Path("llm4rec-server")
 DEFAULT_HOST = "127.0.0.1"
@@ -247,7 +247,7 @@ def _start_mlflow(home: Path, settings: dict[str, Any], workers: int, allowed_ho
                "--backend-store-uri", f"postgresql+psycopg2://{ROLE}@127.0.0.1:{settings['pg_port']}/{DATABASE}",
                "--artifacts-destination", str(home / "artifacts"), "--host", host, "--port", str(port),
                "--workers", str(workers)]
-    if not _is_loopback(host):
+    if not is_loopback(host):
         log(f"llm4rec server: WARNING: MLflow listens on {host}:{port}: anyone who can reach this machine on that "
             "port can read and write the results store (no login); keep it behind a firewall or a VPN")
         command += ["--allowed-hosts", allowed_hosts or _default_allowed_hosts()]
@@ -373,12 +373,9 @@ def _stop_group(pgid: int, timeout: float) -> None:
 def _group_alive(pgid: int) -> bool:
     """Whether a process of the group still runs. Zombies do not count: the leader stays
     one until its parent (the process that started the server, maybe this one) reaps it."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # ended meanwhile
-        if fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+    for entry in Path("/proc").glob("[0-9]*"):
+        fields = stat_fields(int(entry.name))  # None: ended meanwhile
+        if fields and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
             return True
     return False
 
@@ -433,7 +430,8 @@ def _tail(path: Path, lines: int = 20) -> str:
         return "(no log)"
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether a host name or address is this machine's loopback."""
     if host == "localhost":
         return True
     try:
