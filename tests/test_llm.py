@@ -206,12 +206,32 @@ def test_real_smollm2_scores_and_identity():
     weights = fetch_asset("smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"
     assert lm.identity == {"llm.model": "asset:smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
                            "llm.weights_sha256": sha256_of(weights), "llm.quantization": "gguf:Q4_1",
-                           "llm.dtype": "float32"}
+                           "llm.dtype": "float32", "llm.parameters": "134515008"}
     assert lm.has_chat_template
     prompt = model_prompt(lm.tokenizer, render(DEFAULT_TEMPLATE, TEXTS[:3], TEXTS[16:19]), ANSWER_LEAD)
     cached = score_candidates(lm, prompt, TEXTS[16:19])
     np.testing.assert_allclose(cached, score_candidates_naive(lm, prompt, TEXTS[16:19]), atol=1e-3, rtol=0)
     assert np.all(np.isfinite(cached)) and np.all(cached < 0)
+
+
+def test_a_gguf_asset_loads_from_its_dense_copy_with_the_same_weights_and_tokenizer():
+    """ready_asset_model writes the dense copy once; it loads in seconds and computes what
+    the GGUF computes, under the GGUF's identity."""
+    import torch
+
+    from benchmark.kits.llm.models import _from_pretrained, locate, ready_asset_model
+
+    folder = ready_asset_model("smollm2", log=lambda _: None)
+    source = locate("smollm2")
+    assert source.converted == str(folder / "transformers") and source.gguf_file.endswith(".gguf")
+    tok_gguf, gguf = _from_pretrained(source.path, source.gguf_file, torch.float32)
+    tok_dense, dense = _from_pretrained(source.converted, None, torch.float32)
+    text = "I've watched the following movies in the past in order:\n1. Toy Story (1995)\n"
+    ids = tok_gguf(text, return_tensors="pt").input_ids
+    assert ids.tolist() == tok_dense(text, return_tensors="pt").input_ids.tolist()
+    assert tok_gguf.chat_template == tok_dense.chat_template
+    with torch.inference_mode():
+        assert torch.equal(gguf(ids).logits, dense(ids).logits)
 
 
 def test_real_minilm_embeddings():

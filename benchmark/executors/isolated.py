@@ -86,7 +86,7 @@ class WorkerProcess:
         self.open_exchanges = 0
         self._lock = threading.Lock()
         python = environment.python if environment is not None else Path(sys.executable)
-        view = sandbox.build_view(python, submission.folder, card.assets,
+        view = sandbox.build_view(python, submission.folder, card.assets + sandbox.granted_assets(submission),
                                   environment.folder if environment is not None else None,
                                   sandbox.granted_paths(submission)) if sandboxed else None
         remove_stale_groups()

@@ -126,6 +126,18 @@ def build_view(python: Path, submission_folder: Path, assets: list[str], env_fol
     return view
 
 
+def granted_assets(submission) -> list[str]:
+    """Offline assets the operator handed the model through a variant's hyperparameter
+    (`model: qwen2.5-coder-0.5b` in the sizes study): mounted like declared ones. The
+    card's own values never count, as for `granted_paths`."""
+    from benchmark.api import load_card
+    from benchmark.data.assets import ASSETS
+
+    own = load_card(Path(submission.folder)).hyperparameters
+    return [value for name, value in submission.card.hyperparameters.items()
+            if isinstance(value, str) and value != own.get(name) and value in ASSETS]
+
+
 def granted_paths(submission) -> list[Path]:
     """Local files and folders the operator handed the model: hyperparameters set by a
     variant (a study grid, `Submission.variant(model="/path/to/weights")`) to an existing
@@ -144,8 +156,8 @@ def granted_paths(submission) -> list[Path]:
 
 
 def _add_assets(view: SandboxView, names: list[str]) -> Path:
-    from benchmark.data.assets import fetch_asset
     from benchmark.data.datasets import DATASETS, AssetSource
+    from benchmark.kits.llm.models import ready_asset_model
     from benchmark.paths import assets_root
     from benchmark.progress import log
 
@@ -154,7 +166,7 @@ def _add_assets(view: SandboxView, names: list[str]) -> Path:
         if name in datasets:
             raise SandboxError(f"card field 'assets': '{name}' is the source of dataset '{datasets[name]}' "
                                "(raw data, test interactions included); a submission cannot mount it")
-        view.add(fetch_asset(name, log=log).resolve())
+        view.add(ready_asset_model(name, log=log).resolve())
     return assets_root().resolve()
 
 
