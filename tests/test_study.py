@@ -59,7 +59,7 @@ def test_the_grid_per_mode():
     assert any("zeroshot/ml-100k: only the first 50" in r for r in cpu.reductions)
     quick = build_config("ml-100k", "quick")
     assert quick.partial and quick.budgets == [16] and all(e.seeds == (0,) for e in quick.entries)
-    custom = build_config("ml-100k", "quick", llm="/some/model")
+    custom = build_config("ml-100k", "quick", llms=["/some/model"])
     assert all(e.name.startswith(("tallrec-lite-e1-m", "softprompt-e1-m")) and e.name.endswith("-n16")
                for e in custom.entries if e.budget is not None)
     with pytest.raises(ValueError, match="'tallrec-lite' is not installed"):
@@ -138,3 +138,53 @@ def test_a_study_can_run_some_rows_and_names_unknown_ones():
     names = [e.name for e in chosen.entries]
     assert "tallrec-lite-n0" in names and not any(n.startswith("softprompt-n0") for n in names)
     assert any("training budgets [0, 16] instead of [0, 16, 64, 256, 1024]" in r for r in chosen.reductions)
+
+
+def test_the_sizes_mode_runs_every_llm_row_once_per_model_on_the_users_its_budget_affords(monkeypatch):
+    from benchmark.study import sizes
+    from benchmark.study.grid import SIZE_LLMS, study_task
+
+    monkeypatch.setattr(sizes, "measure_seconds_per_token", lambda model: 1 / 264)  # SmolLM2 on this CPU, fp32
+    config = build_config("ml-100k", "sizes")
+    assert set(config.tasks) == {"zeroshot", "ctr"} and not config.trust_passes and config.partial
+    # 25 min per size: the three smallest fit at 10 users; the 1.5B does not and says what it would take.
+    assert config.limit_users == {"sequential": None, "zeroshot": 10, "ctr": 50}
+    assert config.llms == SIZE_LLMS[:3]
+    left_out = [row for row in config.size_plan if not row["runs"]]
+    assert [row["model"] for row in left_out] == ["qwen2.5-coder-1.5b"]
+    assert any(r.startswith("qwen2.5-coder-1.5b left out: estimated") and "a full run of it would take" in r
+               for r in config.reductions)
+    names = [e.name for e in config.entries]
+    for model in SIZE_LLMS[1:3]:
+        for row in ("smollm2-pointwise", "smollm2-icl", "smollm2-listwise", "tallrec-lite", "softprompt-b2-e1"):
+            assert any(n.startswith(f"{row}-") and model in n for n in names), (row, model)
+    assert {"pop", "random", "sasrec", "lr", "smollm2-pointwise", "tallrec-lite-n0",
+            "tallrec-lite-gemma-3-270m-n0", "softprompt-b2-e1-qwen2.5-coder-0.5b-n16"} <= set(names)
+    qwen = next(e for e in config.entries if e.name == "smollm2-icl-qwen2.5-coder-0.5b")
+    assert qwen.llm == "qwen2.5-coder-0.5b" and qwen.overrides == {"model": "qwen2.5-coder-0.5b"}
+    # A larger budget buys more users, for every row alike; a bigger machine runs every size.
+    assert build_config("ml-100k", "sizes", size_budget_minutes=40).limit_users["zeroshot"] == 20
+    monkeypatch.setattr(sizes, "measure_seconds_per_token", lambda model: 1 / 50_000)  # a GPU
+    fast = build_config("ml-100k", "sizes")
+    assert fast.limit_users["zeroshot"] == 200 and fast.llms == SIZE_LLMS
+    # The trust passes are off through the task itself: its own digest, so its own run keys.
+    task = study_task(config, "zeroshot")
+    assert task.trust is None and task.task == "zeroshot/ml-100k"
+    assert task.digest() != study_task(build_config("ml-100k", "gpu"), "zeroshot").digest()
+
+
+def test_sizes_planner_refuses_models_of_unknown_size():
+    from benchmark.study.sizes import plan_sizes
+
+    with pytest.raises(ValueError, match=r"\['/my/model'\] are not LLM assets with a known size"):
+        plan_sizes(["smollm2", "/my/model"], seconds_per_token=0.004)
+
+
+def test_a_variant_naming_a_model_asset_has_it_mounted_and_the_card_cannot_name_one_of_its_own(tmp_path):
+    from benchmark.api import find_submission
+    from benchmark.executors.sandbox import granted_assets
+
+    pointwise = find_submission("smollm2-pointwise")
+    assert granted_assets(pointwise) == []  # `model: smollm2` is the card's own value: declared in `assets:`
+    assert granted_assets(pointwise.variant("qwen2.5-coder-0.5b", model="qwen2.5-coder-0.5b")) == ["qwen2.5-coder-0.5b"]
+    assert granted_assets(pointwise.variant("x", model="not-an-asset")) == []

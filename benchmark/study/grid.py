@@ -9,14 +9,24 @@ Modes:
 - `quick`: a few minutes on a 2-core CPU; every run is a partial `--limit-users` run
   (tagged partial, never ranked by the leaderboard), one seed, the smallest budget,
   shortened training. A smoke test of the whole pipeline, not a result.
+- `sizes`: the LLM rows at several model sizes (`llms`) against the baselines, sized to
+  a CPU budget: `plan_sizes` picks the users per task from an estimate of each size's
+  cost on this machine (benchmark.study.sizes), the same users for every row, one seed,
+  budgets 0 and 16, the task's trust passes off. Every run is partial (never ranked).
+
+In every mode the LLM rows run once per model of `llms` (the first is each card's own
+model; the others name their rows `<row>-<model>`).
 """
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmark.families import family
+
+if TYPE_CHECKING:
+    from benchmark.tasks.schema import TaskSpec
 
 FAMILIES = ("sequential", "zeroshot", "ctr")
 BUDGETED = ("tallrec-lite", "softprompt")
@@ -44,15 +54,19 @@ class Entry:
     model_param: str | None = None
     model_kind: str | None = None  # "llm" or "encoder"
     optional: bool = False  # skipped (and said so) when the submission is not installed
+    llm: str | None = None  # an LLM row's model (None: not an LLM row)
 
     @property
     def suffix(self) -> str | None:
         """Overrides, then the budget last (`b2-e1-n64`), so that a model's budgets share
-        the name up to their last '-' (the leaderboard draws them as one line)."""
+        the name up to their last '-' (the leaderboard draws them as one line). A model
+        that is an offline asset shows by name (`qwen2.5-coder-0.5b`), any other by hash."""
+        from benchmark.data.assets import ASSETS
+
         parts = []
         for key, value in sorted(self.overrides.items()):
             if key in ("model", "text_encoder"):
-                parts.append("m" + hashlib.sha256(str(value).encode()).hexdigest()[:6])
+                parts.append(str(value) if value in ASSETS else "m" + hashlib.sha256(str(value).encode()).hexdigest()[:6])
             elif key in SHORT_NAMES:
                 parts.append(f"{SHORT_NAMES[key]}{value}")
             else:
@@ -76,6 +90,9 @@ class StudyConfig:
     budgets: list[int]
     reductions: list[str]  # settings smaller than the full study, in words
     paper_departures: list[str]
+    llms: list[str] = field(default_factory=lambda: [DEFAULT_LLM])
+    trust_passes: bool = True  # False: the tasks' trust passes are switched off (sizes mode)
+    size_plan: list[dict[str, Any]] = field(default_factory=list)  # per LLM: estimates, whether it runs
 
     @property
     def partial(self) -> bool:
@@ -83,7 +100,8 @@ class StudyConfig:
 
     def describe(self) -> dict[str, Any]:
         return {"dataset": self.dataset, "mode": self.mode, "tasks": self.tasks, "budgets": self.budgets,
-                "limit_users": self.limit_users,
+                "limit_users": self.limit_users, "llms": self.llms, "trust_passes": self.trust_passes,
+                "size_plan": self.size_plan,
                 "entries": [{"name": e.name, "families": list(e.families), "seeds": e.seeds,
                              "overrides": e.overrides} for e in self.entries]}
 
@@ -98,10 +116,23 @@ BASE_ENTRIES = [
     ("minilm-zeroshot", ("zeroshot",), "model", "encoder", True),
     ("smollm2-pointwise", ("zeroshot",), "model", "llm", True),
     ("smollm2-icl", ("zeroshot",), "model", "llm", True),
+    ("smollm2-listwise", ("zeroshot",), "model", "llm", True),
+]
+DEFAULT_LLM = "smollm2"  # the LLM cards' own model
+# The sizes mode's models, smallest first (benchmark.kits.llm.models.ASSET_MODELS).
+SIZE_LLMS = ["smollm2", "gemma-3-270m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
+# The sizes mode: baselines run on the same users as the LLM rows (one home for "the
+# same users": the mode's limit), then the LLM rows per model.
+SIZES_BASELINES = [
+    ("pop", ("zeroshot", "ctr"), None, None, False),
+    ("random", ("zeroshot", "ctr"), None, None, False),
+    ("sasrec", ("zeroshot",), None, None, False),
+    ("lr", ("ctr",), None, None, False),
 ]
 GPU_BUDGETS = {"tallrec-lite": [0, 16, 64, 256, 1024], "softprompt": [16, 64, 256, 1024]}
 CPU_BUDGETS = {"tallrec-lite": [0, 16, 64], "softprompt": [16, 64]}
 QUICK_BUDGETS = {"tallrec-lite": [16], "softprompt": [16]}
+SIZES_BUDGETS = {"tallrec-lite": [0, 16], "softprompt": [16]}
 # Settings per mode. seeds: None = the task's seeds (0, 1, 2).
 MODES = {
     "gpu": {"seeds": None, "llm_seeds": None, "budgets": GPU_BUDGETS, "tuning": {"epochs": 4},
@@ -109,12 +140,15 @@ MODES = {
             "skip": (), "next_item_epochs": None},
     "cpu": {"seeds": (0,), "llm_seeds": (0,), "budgets": CPU_BUDGETS, "tuning": {"epochs": 1, "batch_size": 2},
             "limit_users": {"sequential": None, "zeroshot": 50, "ctr": None},
-            "skip": ("smollm2-icl", "smollm2-pointwise"), "next_item_epochs": None},
+            "skip": ("smollm2-icl", "smollm2-pointwise", "smollm2-listwise"), "next_item_epochs": None},
+    "sizes": {"seeds": (0,), "llm_seeds": (0,), "budgets": SIZES_BUDGETS, "tuning": {"epochs": 1, "batch_size": 2},
+              "limit_users": {"sequential": None, "zeroshot": 20, "ctr": 50},  # plan_sizes picks them
+              "skip": (), "next_item_epochs": None},
     "quick": {"seeds": (0,), "llm_seeds": (0,), "budgets": QUICK_BUDGETS, "tuning": {"epochs": 1},
               "limit_users": {"sequential": 100, "zeroshot": 10, "ctr": 50},
-              "skip": ("smollm2-icl", "smollm2-pointwise"), "next_item_epochs": 3},
+              "skip": ("smollm2-icl", "smollm2-pointwise", "smollm2-listwise"), "next_item_epochs": 3},
 }
-LLM_SUBMISSIONS = {"tallrec-lite", "softprompt", "smollm2-pointwise", "smollm2-icl"}
+LLM_SUBMISSIONS = {"tallrec-lite", "softprompt", "smollm2-pointwise", "smollm2-icl", "smollm2-listwise"}
 
 PAPER_DEPARTURES = [
     "TALLRec (Bao et al., 2023) tunes LLaMA-7B with LoRA for up to 200 epochs with early stopping; "
@@ -129,50 +163,70 @@ PAPER_DEPARTURES = [
 
 
 def build_config(dataset: str = "ml-100k", mode: str = "cpu", available: set[str] | None = None,
-                 llm: str | None = None, text_encoder: str | None = None,
-                 budgets: list[int] | None = None, seeds: tuple[int, ...] | None = None) -> StudyConfig:
+                 llms: list[str] | None = None, text_encoder: str | None = None,
+                 budgets: list[int] | None = None, seeds: tuple[int, ...] | None = None,
+                 size_budget_minutes: float | None = None) -> StudyConfig:
     """The study's grid for a mode. `available`: installed submissions (None: all);
-    `llm` / `text_encoder`: replace the default pre-trained models (a local path, a
-    transformers id); `budgets` / `seeds` override the mode's."""
+    `llms`: the models of the LLM rows, each row run once per model (default: the
+    cards' own, SmolLM2; the sizes mode: every LLM asset); `text_encoder`: replaces
+    MiniLM (a local path, a transformers id); `budgets` / `seeds` override the mode's;
+    `size_budget_minutes`: the sizes mode's CPU budget per model (see plan_sizes)."""
     if mode not in MODES:
         raise ValueError(f"study mode {mode!r}: expected one of {sorted(MODES)}")
     settings = MODES[mode]
     tasks = task_ids(dataset)
+    if mode == "sizes":
+        tasks = {f: t for f, t in tasks.items() if f != "sequential"}  # no LLM row ranks the full catalogue
+    llms = list(dict.fromkeys(llms or (SIZE_LLMS if mode == "sizes" else [DEFAULT_LLM])))
+    limit_users = dict(settings["limit_users"])
     reductions: list[str] = []
+    size_plan: list[dict[str, Any]] = []
+    if mode == "sizes":
+        from benchmark.study.sizes import plan_sizes
+
+        limit_users, size_plan, planned = plan_sizes(llms, size_budget_minutes)
+        reductions += planned
+        llms = [row["model"] for row in size_plan if row["runs"]]
     entries: list[Entry] = []
 
-    def model_override(param: str | None, kind: str | None) -> dict[str, Any]:
-        value = llm if kind == "llm" else text_encoder if kind == "encoder" else None
-        return {param: value} if param and value else {}
+    def llm_overrides(model: str) -> dict[str, Any]:
+        return {} if model == DEFAULT_LLM else {"model": model}
 
     def entry_seeds(name: str) -> tuple[int, ...] | None:
         if seeds is not None:
             return tuple(seeds)
         return settings["llm_seeds"] if name in LLM_SUBMISSIONS else settings["seeds"]
 
-    for name, families, param, kind, optional in BASE_ENTRIES:
+    def add(name, families, param, kind, optional, budget=None, extra=None) -> None:
+        models = llms if kind == "llm" else [None]
+        for model in models:
+            overrides = llm_overrides(model) if model else (
+                {param: text_encoder} if kind == "encoder" and text_encoder else {})
+            overrides |= extra or {}
+            entries.append(Entry(name, families, budget, overrides, entry_seeds(name), param, kind, optional,
+                                 llm=model))
+
+    base_entries = SIZES_BASELINES + [e for e in BASE_ENTRIES if e[3] == "llm"] if mode == "sizes" else BASE_ENTRIES
+    for name, families, param, kind, optional in base_entries:
         if name in settings["skip"]:
             continue
         if available is not None and name not in available:
             if not optional:
                 raise ValueError(f"study: the submission '{name}' is not installed")
             continue
-        overrides = model_override(param, kind)
-        if settings["next_item_epochs"] and name in ("sasrec", "text-sasrec"):
-            overrides["epochs"] = settings["next_item_epochs"]
-        entries.append(Entry(name, families, None, overrides, entry_seeds(name), param, kind, optional))
+        epochs = settings["next_item_epochs"]
+        add(name, tuple(f for f in families if f in tasks), param, kind, optional,
+            extra={"epochs": epochs} if epochs and name in ("sasrec", "text-sasrec") else None)
     mode_budgets = settings["budgets"]
     for name in BUDGETED:
         if available is not None and name not in available:
             raise ValueError(f"study: the submission '{name}' is not installed")
-        overrides = model_override("model", "llm")
-        overrides |= settings["tuning"]
         for budget in (budgets if budgets is not None else mode_budgets[name]):
             if int(budget) == 0 and 0 not in GPU_BUDGETS[name]:
                 continue  # an untrained soft prompt is noise, not a baseline
             # Budget 0 trains nothing: the untuned model with the same prompt.
-            cell = {k: v for k, v in overrides.items() if k == "model"} if int(budget) == 0 else dict(overrides)
-            entries.append(Entry(name, ("zeroshot", "ctr"), int(budget), cell, entry_seeds(name), "model", "llm"))
+            add(name, ("zeroshot", "ctr"), "model", "llm", False, int(budget),
+                None if int(budget) == 0 else dict(settings["tuning"]))
     used_budgets = sorted({e.budget for e in entries if e.budget is not None})
     full = sorted(set(GPU_BUDGETS["tallrec-lite"]) | set(GPU_BUDGETS["softprompt"]))
     if used_budgets != full and (mode != "gpu" or budgets is not None):
@@ -197,14 +251,32 @@ def build_config(dataset: str = "ml-100k", mode: str = "cpu", available: set[str
                                   "hours on 2 CPU cores (it runs in the gpu mode)")
         if settings["next_item_epochs"]:
             reductions.append(f"sasrec and text-sasrec trained for at most {settings['next_item_epochs']} epochs")
-        for family_name, limit in settings["limit_users"].items():
-            if limit is not None:
+        for family_name, limit in limit_users.items():
+            if limit is not None and family_name in tasks:
                 unit = f"test {family(family_name).unit}"
                 reductions.append(f"{tasks[family_name]}: only the first {limit} {unit} for every row (partial runs, "
                                   "tagged partial and never ranked on the leaderboard; the rows of the task are "
                                   "compared on the same users)")
-    return StudyConfig(dataset, mode, tasks, entries, dict(settings["limit_users"]), used_budgets, reductions,
-                       list(PAPER_DEPARTURES))
+    if mode == "sizes":
+        reductions.append("the tasks' trust passes (position bias, counterfactual, robustness, text attack, "
+                          "memorisation) are off in this mode: they would score each LLM about 180 more times "
+                          "per task; the paradigms study's runs keep them")
+    departures = list(PAPER_DEPARTURES)
+    if any(m != DEFAULT_LLM for m in llms):
+        departures.append(f"The LLM rows also run with {', '.join(m for m in llms if m != DEFAULT_LLM)}: coder-tuned "
+                          "(Qwen2.5-Coder) or base (Gemma 3 270M) models, not general instruct models like the "
+                          "papers' LLaMA and ChatGPT; read their rows as such.")
+    return StudyConfig(dataset, mode, tasks, entries, limit_users, used_budgets, reductions,
+                       departures, llms, mode != "sizes", size_plan)
+
+
+def study_task(config: StudyConfig, family_name: str) -> "TaskSpec":
+    """The task a cell of `family_name` runs: the registered one, without its trust
+    passes where the mode switches them off (a changed task digest: its own run keys)."""
+    from benchmark.tasks import load_task
+
+    task = load_task(config.tasks[family_name])
+    return task if config.trust_passes else task.model_copy(update={"trust": None})
 
 
 def only_rows(config: StudyConfig, rows: list[str]) -> StudyConfig:

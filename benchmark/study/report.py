@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmark.environment import devices_label
+from benchmark.environment import devices_label, short_device
 from benchmark.eval.registry import higher_is_better, per_user_column, per_user_statistic
-from benchmark.eval.significance import TEST_NAME, pairwise, seed_matrix
+from benchmark.eval.significance import ALPHA, TEST_NAME, holm, paired_tests, pairwise, seed_matrix
 from benchmark.families import family as task_family
 from benchmark.paradigms import COSTS as COST_LABELS, CONDITIONS, color, paradigm_rank
 from benchmark.spreadsheet import spreadsheet_csv
@@ -42,8 +42,9 @@ def read_runs(cells: pd.DataFrame, config: StudyConfig,
               tracking_uri: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(runs, failures). runs: one row per finished run of the grid, from the results
     reader's runs table of the study's tasks (the cells name their runs by id): entry,
-    family, task, paradigm, budget, seed, run_id, main_score (its name), main (its
-    value), partial, every metric. failures: entry, task, seed, reason."""
+    family, task, paradigm, budget, llm (an LLM row's model, None for the others), seed,
+    run_id, main_score (its name), main (its value), partial, every metric. failures:
+    entry, task, seed, reason."""
     from benchmark.tasks import load_task
     from benchmark.tracking.results import evaluation_draw
     from benchmark.tracking.results import read_runs as read_table
@@ -66,10 +67,12 @@ def read_runs(cells: pd.DataFrame, config: StudyConfig,
         logged = {c.removeprefix("metric:"): run[c] for c in metrics if pd.notna(run[c])}
         rows.append({"entry": cell["entry"], "base": cell.get("base_submission"), "family": cell["family"],
                      "task": run["task"], "submission": run["submission"], "paradigm": run["paradigm"],
-                     "budget": cell.get("budget"), "seed": int(run["seed"]) if pd.notna(run["seed"]) else -1,
+                     "budget": cell.get("budget"), "llm": _text(cell.get("llm"), None),
+                     "seed": int(run["seed"]) if pd.notna(run["seed"]) else -1,
                      "run_id": cell["run_id"], "main_score": run["main_score"],
                      "main": logged.get(run["main_score"], np.nan), "partial": bool(run["partial"]),
                      "llm_model": _text(run.get("tag:llm.model"), ""),
+                     "llm_parameters": _text(run.get("tag:llm.parameters"), None),
                      "accelerator": _text(run.get("tag:env.accelerator"), "not recorded (runs before the env tags)"),
                      "hp_train_samples": _text(run.get("param:hp.train_samples"), None)}
                     | logged | {c: run.get(c) for c in _READER_COLUMNS})
@@ -107,8 +110,9 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     if runs.empty:
         return pd.DataFrame()
     grouped = runs.groupby(["family", "entry"], sort=False)
+    llm = {"llm": ("llm", "first")} if "llm" in runs else {}
     table = grouped.agg(task=("task", "first"), paradigm=("paradigm", "first"), budget=("budget", "first"),
-                        base=("base", "first"),
+                        base=("base", "first"), **llm,
                         main_score=("main_score", "first"), main=("main", "mean"), seeds=("seed", "nunique"),
                         partial=("partial", "any"),
                         ran_on=("accelerator", devices_label))
@@ -275,7 +279,7 @@ def figures(summary: pd.DataFrame, config: StudyConfig) -> dict[str, Any]:
     out["accuracy"] = fig
 
     curve_families = [f for f in families if summary.loc[summary["family"] == f, "budget"].notna().any()]
-    if curve_families:
+    if curve_families and not has_sizes(config):  # several LLMs: the curve per size replaces it
         fig = make_subplots(rows=1, cols=len(curve_families), subplot_titles=[config.tasks[f] for f in curve_families])
         for col, family in enumerate(curve_families, start=1):
             part = summary[summary["family"] == family]
@@ -323,6 +327,334 @@ def figures(summary: pd.DataFrame, config: StudyConfig) -> dict[str, Any]:
     return out
 
 
+# -------------------------------------------------------------------------- LLM sizes
+# With several LLMs (`config.llms`, the sizes mode), each LLM row kind (the row without
+# its model) is read across the sizes, against the rows that are no LLM.
+
+REFERENCES = ("pop", "random")  # what every LLM row is judged against, on the same users
+
+
+def has_sizes(config: StudyConfig) -> bool:
+    return len(config.llms) > 1
+
+
+def llm_kind(base: str, budget: Any) -> str:
+    """An LLM row without its model, by its paradigm-neutral part: 'pointwise' (the
+    card smollm2-pointwise is named after its default model), 'tallrec-lite n16'."""
+    name = str(base).removeprefix("smollm2-")
+    return name if budget is None or pd.isna(budget) else f"{name} n{int(budget)}"
+
+
+def llm_models(config: StudyConfig, runs: pd.DataFrame) -> pd.DataFrame:
+    """Per LLM (the planned ones, then the config's), smallest first: label (an asset's,
+    which says coder-tuned or base; else the name) and parameters (an asset's card,
+    else the count its runs logged as loaded: tag llm.parameters)."""
+    from benchmark.kits.llm.models import ASSET_MODELS
+
+    names = dict.fromkeys([row["model"] for row in config.size_plan] + list(config.llms))
+    rows = []
+    for name in names:
+        asset = ASSET_MODELS.get(name)
+        logged = runs.loc[runs["llm"] == name, "llm_parameters"] if {"llm", "llm_parameters"} <= set(runs) else []
+        logged = pd.to_numeric(pd.Series(logged, dtype=object), errors="coerce").max()
+        rows.append({"llm": name, "label": asset.label if asset else name,
+                     "parameters": float(asset.parameters) if asset and asset.parameters else logged})
+    frame = pd.DataFrame(rows, columns=["llm", "label", "parameters"])
+    return frame.sort_values("parameters", kind="stable").set_index("llm")
+
+
+def size_rows(summary: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:
+    """The summary's LLM rows with their kind, their model's label and parameters, in
+    the order of the kinds (paradigm, budget), then by size."""
+    rows = summary[summary["llm"].notna()] if "llm" in summary else summary.iloc[:0]
+    rows = rows.assign(kind=[llm_kind(b, n) for b, n in zip(rows["base"], rows["budget"])],
+                       label=rows["llm"].map(models["label"]), parameters=rows["llm"].map(models["parameters"]))
+    order = rows.assign(_p=rows["paradigm"].map(paradigm_rank), _b=rows["budget"].fillna(-1).astype(float))
+    return order.sort_values(["_p", "_b", "kind", "parameters"], kind="stable").drop(columns=["_p", "_b"])
+
+
+def _baselines(summary: pd.DataFrame, family: str) -> pd.DataFrame:
+    """The rows of a task that are no LLM row (pop, random, sasrec, lr, text-sasrec...)."""
+    part = summary[summary["family"] == family]
+    return part[part["llm"].isna()] if "llm" in part else part
+
+
+def _size_axis(models: pd.DataFrame, llms: Any) -> dict[str, Any]:
+    """A log x axis of parameters whose ticks name the models (label, then the count)."""
+    shown = models[models.index.isin(set(llms)) & models["parameters"].notna()]
+    text = [f"{label.replace(' (', '<br>(')}<br>{_count(p)}" for label, p in zip(shown["label"], shown["parameters"])]
+    return {"type": "log", "tickvals": list(shown["parameters"]), "ticktext": text, "tickfont": {"size": 9},
+            "title_text": "LLM parameters (log)"}
+
+
+def sizes_figure(summary: pd.DataFrame, config: StudyConfig, models: pd.DataFrame) -> Any:
+    """Per task: the main score against the LLM's parameters, one line per LLM row
+    kind (colour: paradigm; dotted: untuned), dashed lines for the other rows."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    rows = size_rows(summary, models).dropna(subset=["parameters"])
+    families = [f for f in config.tasks if f in set(rows["family"])]
+    fig = make_subplots(rows=1, cols=max(len(families), 1), subplot_titles=[config.tasks[f] for f in families])
+    seen: set[str] = set()
+    for col, family in enumerate(families, start=1):
+        part = rows[rows["family"] == family]
+        for kind, line in part.groupby("kind", sort=False):
+            fig.add_trace(go.Scatter(x=line["parameters"], y=line["main"], mode="lines+markers", name=kind,
+                                     legendgroup=kind, showlegend=kind not in seen, text=line["label"],
+                                     hovertemplate="%{text}: %{y:.4f}",
+                                     line={"color": color(line["paradigm"].iloc[0]),
+                                           "dash": "dot" if (line["budget"] == 0).any() else "solid"}),
+                          row=1, col=col)
+            seen.add(kind)
+        for _, ref in _baselines(summary, family).iterrows():
+            fig.add_hline(y=ref["main"], line_dash="dash", line_color=color(ref["paradigm"]), line_width=1,
+                          annotation_text=ref["entry"], annotation_position="top left", row=1, col=col)
+        fig.update_xaxes(**_size_axis(models, part["llm"]), row=1, col=col)
+        fig.update_yaxes(title_text=_main_name(summary, family), row=1, col=col)
+    fig.update_layout(title="Accuracy against LLM size (colour = paradigm; dotted: untuned; dashed: rows "
+                            "without an LLM, on the same users)",
+                      height=520, width=640 * max(len(families), 1), template="plotly_white")
+    return fig
+
+
+def fewshot_sizes_figure(summary: pd.DataFrame, config: StudyConfig, models: pd.DataFrame) -> Any | None:
+    """Per task: the main score against the training budget, one line per (tuned
+    submission, LLM); None without tuned rows."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    tuned = size_rows(summary, models)
+    tuned = tuned[tuned["budget"].notna()]
+    families = [f for f in config.tasks if f in set(tuned["family"])]
+    if not families:
+        return None
+    dashes = {llm: d for llm, d in zip(models.index, ["solid", "dash", "dot", "dashdot", "longdash"] * 9)}
+    budgets = [str(b) for b in sorted(tuned["budget"].astype(int).unique())]
+    fig = make_subplots(rows=1, cols=len(families), subplot_titles=[config.tasks[f] for f in families])
+    for col, family in enumerate(families, start=1):
+        for (base, llm), line in tuned[tuned["family"] == family].groupby(["base", "llm"], sort=False):
+            line = line.sort_values("budget")
+            fig.add_trace(go.Scatter(x=line["budget"].astype(int).astype(str), y=line["main"], mode="lines+markers",
+                                     name=f"{base} · {line['label'].iloc[0]}", legendgroup=f"{base}{llm}",
+                                     showlegend=col == 1,
+                                     line={"color": color(line["paradigm"].iloc[0]), "dash": dashes.get(llm)}),
+                          row=1, col=col)
+        fig.update_xaxes(title_text="training samples (budget)", type="category", categoryorder="array",
+                         categoryarray=budgets, row=1, col=col)
+        fig.update_yaxes(title_text=_main_name(summary, family), row=1, col=col)
+    fig.update_layout(title="Few-shot curve per LLM size (colour = paradigm; dash = LLM)", height=480,
+                      width=600 * len(families), template="plotly_white")
+    return fig
+
+
+def size_tests(summary: pd.DataFrame, runs: pd.DataFrame, family: str,
+               per_user: pd.DataFrame | None) -> pd.DataFrame:
+    """Each LLM row of a task against each reference (pop, random) on the users both
+    hold: the suite's paired test (diff = LLM row − reference), Holm over the task's
+    comparisons. Empty where the runs logged no per-user values of the main score."""
+    columns = ["entry", "ref", "n_users", "diff", "p_value", "p_holm", "significant"]
+    part = runs[runs["family"] == family]
+    column = per_user_column(_main_name(summary, family), per_user.columns) if per_user is not None else None
+    refs = list(dict.fromkeys(part.loc[part["llm"].isna() & part["base"].isin(REFERENCES), "entry"]))
+    entries = list(dict.fromkeys(part.loc[part["llm"].notna(), "entry"]))
+    if column is None or not refs or not entries:
+        return pd.DataFrame(columns=columns)
+    members = part[["run_id", "entry", "seed"] + (["draw"] if "draw" in part else [])].rename(columns={"entry": "key"})
+    matrix = seed_matrix(per_user, members, column)
+    table = pd.concat([paired_tests(matrix, entry, refs).assign(entry=entry) for entry in entries], ignore_index=True)
+    table = table.rename(columns={"key": "ref"})
+    table["p_holm"] = holm(table["p_value"].to_numpy(dtype=float))
+    table["significant"] = table["p_holm"] < ALPHA
+    return table[columns]
+
+
+def size_verdicts(summary: pd.DataFrame, family: str, models: pd.DataFrame, tests: pd.DataFrame) -> pd.DataFrame:
+    """One row per (LLM row, reference) of a task: kind, paradigm, llm, label,
+    parameters, main, ref, ref_main, passes (the better mean, the metric's direction),
+    p (Holm-adjusted paired test; NaN without per-user values), significant. A task
+    without pop or random: one row per LLM row, ref None."""
+    part = summary[summary["family"] == family]
+    refs = _baselines(summary, family)
+    refs = refs[refs["base"].isin(REFERENCES)]
+    higher = _higher(part)
+    tested = tests.set_index(["entry", "ref"])["p_holm"] if len(tests) else pd.Series(dtype=float)
+    rows = []
+    for _, row in size_rows(part, models).iterrows():
+        for _, ref in (refs if len(refs) else pd.DataFrame([{"entry": None, "main": np.nan}])).iterrows():
+            p = float(tested.get((row["entry"], ref["entry"]), np.nan))
+            better = row["main"] > ref["main"] if higher else row["main"] < ref["main"]
+            rows.append({"family": family, "task": row["task"], "kind": row["kind"], "paradigm": row["paradigm"],
+                         "entry": row["entry"], "llm": row["llm"], "label": row["label"],
+                         "parameters": row["parameters"], "main": row["main"], "ref": ref["entry"],
+                         "ref_main": ref["main"], "passes": bool(better), "p": p, "significant": bool(p < ALPHA)})
+    return pd.DataFrame(rows)
+
+
+def _verdict(group: pd.DataFrame) -> str:
+    """'0.4100 (> pop*, p=0.003; < random, p=0.41)' (* significant), or the score alone."""
+    parts = []
+    for _, v in group.dropna(subset=["ref"]).iterrows():
+        sign = ">" if v["main"] > v["ref_main"] else "<" if v["main"] < v["ref_main"] else "="
+        parts.append(f"{sign} {v['ref']}" + ("*" if v["significant"] else "") +
+                     (f", p={_p(v['p'])}" if not math.isnan(v["p"]) else ""))
+    return _fmt(group["main"].iloc[0]) + (f" ({'; '.join(parts)})" if parts else "")
+
+
+def size_table(verdicts: pd.DataFrame, summary: pd.DataFrame, models: pd.DataFrame) -> Table:
+    """LLM row kind x task, one column per LLM (its label): the score and the verdicts."""
+    rows = []
+    for (family, kind), group in verdicts.groupby(["family", "kind"], sort=False):
+        refs = group.dropna(subset=["ref"]).drop_duplicates("ref")
+        refs = ", ".join(f"{r} {_fmt(m)}" for r, m in zip(refs["ref"], refs["ref_main"])) or "no pop or random run"
+        row = {"row": kind, "paradigm": group["paradigm"].iloc[0],
+               "task": f"{group['task'].iloc[0]} {_main_name(summary, family)} ({refs})"}
+        cells = {llm: _verdict(g) for llm, g in group.groupby("llm", sort=False)}
+        rows.append(row | {label: cells.get(llm, "—") for llm, label in models["label"].items()
+                           if llm in set(verdicts["llm"])})
+    tested = verdicts["p"].notna().any()
+    note = ("`>`/`<`: the row's mean main score against the reference's, on the same users"
+            + (f"; p: {TEST_NAME} (here: every LLM row against pop and against random); "
+               f"`*`: significant at p < {ALPHA}" if tested else "; no per-user values: means only") + ".")
+    return Table("LLM rows at each size", pd.DataFrame(rows), note)
+
+
+def size_findings(verdicts: pd.DataFrame) -> list[str]:
+    """Per LLM row kind and task, in words: at which sizes it passes each reference."""
+    lines = []
+    for (family, kind), group in verdicts.groupby(["family", "kind"], sort=False):
+        parts = []
+        for ref, g in group.sort_values("parameters", kind="stable").groupby("ref", sort=False):
+            passed = g[g["passes"]]
+            sizes = ", ".join(label + "*" * sig for label, sig in zip(passed["label"], passed["significant"]))
+            every = "every size: " if len(passed) == len(g) and len(g) > 1 else ""
+            parts.append(f"passes {ref} at: {every + sizes if sizes else 'never'}")
+        parts = parts or ["no pop or random run on this task"]
+        lines.append(f"**{kind}** ({group['paradigm'].iloc[0]}) on {group['task'].iloc[0]}: " + "; ".join(parts) + ".")
+    return lines
+
+
+def _seconds_where(accelerator: Any) -> str:
+    """'CPU s (2 cores)', 'GPU s (H200)' or 's (device not recorded)'."""
+    where = short_device(accelerator)
+    if where == "?":
+        return "s (device not recorded)"
+    return f"CPU s ({where.removeprefix('CPU (').removesuffix(')')})" if where.startswith("CPU") else f"GPU s ({where})"
+
+
+def _measured(runs: pd.DataFrame) -> tuple[str, str]:
+    """(fit + inference seconds, seconds per 1k tokens) of some runs, per device."""
+    seconds, rates = [], []
+    for accelerator, part in runs.groupby(runs["accelerator"].fillna("?"), sort=True):
+        spent = sum(part[c].sum() for c in ("cost.fit_seconds", "cost.score_seconds") if c in part)
+        tokens = part["cost.tokens"].sum() if "cost.tokens" in part else 0.0
+        unit = _seconds_where(accelerator)
+        seconds.append(f"{spent:.1f} {unit}")
+        rates.append(f"{1000 * spent / tokens:.3f} {unit}" if tokens else "—")
+    return "; ".join(seconds) or "—", "; ".join(rates) or "—"
+
+
+def size_cost_table(config: StudyConfig, runs: pd.DataFrame, models: pd.DataFrame) -> Table:
+    """Per LLM: the runs its rows ran, their seconds and tokens, and the planner's
+    estimates (config.size_plan) with the reason for a size left out."""
+    plan = {row["model"]: row for row in config.size_plan}
+    rows = []
+    for llm, model in models.iterrows():
+        mine = runs[runs["llm"] == llm] if "llm" in runs else runs.iloc[:0]
+        seconds, rate = _measured(mine)
+        row = {"LLM": model["label"], "parameters": _count(model["parameters"]), "runs": len(mine),
+               "fit + inference seconds": seconds,
+               "tokens": _count(mine["cost.tokens"].sum(min_count=1)) if "cost.tokens" in mine else "—",
+               "s per 1k tokens": rate}
+        if plan:
+            step = plan.get(llm, {})
+            row |= {"planned s per 1k tokens": _fmt(1000 * step.get("seconds_per_token", np.nan), 3),
+                    "planned minutes": _fmt(step.get("estimated_minutes", np.nan), 0),
+                    "full default run here (h)": _fmt(step.get("full_run_hours", np.nan), 1),
+                    "left out because": step.get("reason") or ""}
+        rows.append(row)
+    note = ("Seconds: `cost.fit_seconds` + `cost.score_seconds` summed over the size's LLM runs, per device of "
+            "their `env.accelerator` tag; tokens: `cost.tokens` summed.")
+    if plan:
+        note += (" Planned: benchmark.study.sizes' estimate before the runs (a forward pass of the smallest model "
+                 "timed here, scaled by parameters); full default run: the gpu mode's grid for that size (3 seeds, "
+                 "budgets up to 1024, 4 epochs, every user, trust passes) on this machine.")
+    return Table("Cost per size", pd.DataFrame(rows), note)
+
+
+@dataclass
+class SizeSection:
+    figures: dict[str, Any]  # "sizes", and "fewshot_sizes" where rows were tuned
+    table: Table
+    findings: list[str]
+    cost: Table
+
+
+def size_section(summary: pd.DataFrame, runs: pd.DataFrame, config: StudyConfig,
+                 per_user: dict[str, pd.DataFrame]) -> SizeSection:
+    """The report's sections on LLM size. per_user: per task family, the per-user
+    metrics of its runs (absent: the verdicts go by the means alone)."""
+    models = llm_models(config, runs)
+    families = [f for f in config.tasks if f in set(summary["family"])]
+    tests = {f: size_tests(summary, runs, f, per_user.get(f)) for f in families}
+    verdicts = [size_verdicts(summary, f, models, tests[f]) for f in families]
+    verdicts = pd.concat([v for v in verdicts if len(v)] or [pd.DataFrame(columns=["family", "kind", "llm"])],
+                         ignore_index=True)
+    figs = {"sizes": sizes_figure(summary, config, models)}
+    fewshot = fewshot_sizes_figure(summary, config, models)
+    if fewshot is not None:
+        figs["fewshot_sizes"] = fewshot
+    return SizeSection(figs, size_table(verdicts, summary, models), size_findings(verdicts),
+                       size_cost_table(config, runs, models))
+
+
+def read_size_per_user(runs: pd.DataFrame, tracking_uri: str | None) -> dict[str, pd.DataFrame]:
+    """Per task family, the per-user metrics of its LLM rows and references."""
+    from benchmark.tracking.results import read_per_user
+
+    chosen = runs[runs["llm"].notna() | runs["base"].isin(REFERENCES)]
+    return {family: read_per_user(part, tracking_uri) for family, part in chosen.groupby("family")}
+
+
+SIZES_INTRO = ("Each LLM row kind (the row without its model) at every LLM size, against the rows without an LLM "
+               "on the same users. Labels say how each model was tuned: instruct, coder-tuned or base.")
+FEWSHOT_SIZES_INTRO = ("Accuracy against the training budget of the tuned LLM rows, one line per LLM (budget 0 is "
+                       "the untuned model with the same prompt).")
+FINDINGS_TITLE = "At which size each LLM paradigm passes pop and random"
+FINDINGS_INTRO = ("By the mean main score on the same users; `*`: significant in the paired test of the table above "
+                  f"(p < {ALPHA}, Holm).")
+
+
+def sizes_markdown(section: SizeSection) -> list[str]:
+    md = ["## Accuracy against LLM size\n", SIZES_INTRO + "\n", "![accuracy against LLM size](sizes.png)\n",
+          f"### {section.table.title}\n", markdown_table(section.table.frame), section.table.note, "",
+          f"### {FINDINGS_TITLE}\n", FINDINGS_INTRO + "\n", *[f"- {line}" for line in section.findings], ""]
+    if "fewshot_sizes" in section.figures:
+        md += ["## Few-shot curve per size\n", FEWSHOT_SIZES_INTRO + "\n",
+               "![few-shot curve per size](fewshot_sizes.png)\n"]
+    return md + [f"## {section.cost.title}\n", markdown_table(section.cost.frame), section.cost.note, ""]
+
+
+def sizes_html(section: SizeSection, first: bool) -> list[str]:
+    """The same sections in HTML; `first`: whether plotly.js is not inline yet."""
+    def plot(name: str) -> str:
+        nonlocal first
+        text = section.figures[name].to_html(full_html=False, include_plotlyjs="inline" if first else False)
+        first = False
+        return text
+
+    parts = ["<h2>Accuracy against LLM size</h2>", f"<p>{html.escape(SIZES_INTRO)}</p>", plot("sizes"),
+             f"<h3>{html.escape(section.table.title)}</h3>{html_table(section.table.frame)}"
+             f"<p>{_inline(section.table.note)}</p>",
+             f"<h3>{FINDINGS_TITLE}</h3><p>{_inline(FINDINGS_INTRO)}</p><ul>"
+             + "".join(f"<li>{_inline(line)}</li>" for line in section.findings) + "</ul>"]
+    if "fewshot_sizes" in section.figures:
+        parts += ["<h2>Few-shot curve per size</h2>", f"<p>{html.escape(FEWSHOT_SIZES_INTRO)}</p>",
+                  plot("fewshot_sizes")]
+    return parts + [f"<h2>{html.escape(section.cost.title)}</h2>{html_table(section.cost.frame)}"
+                    f"<p>{_inline(section.cost.note)}</p>"]
+
+
 def write_png(fig: Any, path: Path) -> str:
     """The figure as a static PNG: kaleido when it works here, else a matplotlib
     rendering of the same traces. Returns which renderer wrote it."""
@@ -355,11 +687,18 @@ def _matplotlib_png(fig: Any, path: Path) -> None:
             ax.invert_yaxis()
         else:
             x = list(trace.x)
-            ax.plot(x, list(trace.y), "o-" if "lines" in (trace.mode or "") else "o", label=trace.name,
-                    color=color if isinstance(color, str) else None)
+            line = getattr(trace, "line", None)
+            color = color if isinstance(color, str) else getattr(line, "color", None)
+            style = {"dot": ":", "dash": "--", "dashdot": "-."}.get(getattr(line, "dash", None), "-")
+            ax.plot(x, list(trace.y), marker="o", linestyle=style if "lines" in (trace.mode or "") else "none",
+                    label=trace.name, color=color)
             xaxis = getattr(layout, "xaxis" + (trace.xaxis or "x")[1:], None)
             if xaxis is not None and xaxis.type == "log":
                 ax.set_xscale("log")
+            if xaxis is not None and xaxis.tickvals is not None:
+                ax.minorticks_off()
+                ax.set_xticks(list(xaxis.tickvals), [str(t).replace("<br>", "\n") for t in xaxis.ticktext], fontsize=7)
+    _matplotlib_hlines(fig, index)
     for ax in axes.flat:
         if any(not str(line.get_label()).startswith("_") for line in ax.lines):
             ax.legend(fontsize=7)
@@ -367,6 +706,21 @@ def _matplotlib_png(fig: Any, path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=90)
     plt.close(figure)
+
+
+def _matplotlib_hlines(fig: Any, index: dict[str, Any]) -> None:
+    """The figure's horizontal reference lines (add_hline), dashed, labelled at the left."""
+    labels = {(a.yref, a.y): a.text for a in fig.layout.annotations if a.text}
+    for shape in fig.layout.shapes:
+        if shape.type != "line" or shape.y0 != shape.y1:
+            continue
+        ax = index.get("x" + (shape.yref or "y")[1:])
+        if ax is None:
+            continue
+        ax.axhline(shape.y0, linestyle="--", linewidth=0.8, color=shape.line.color or "grey")
+        text = labels.get((shape.yref, shape.y0))
+        if text:
+            ax.annotate(text, (0, shape.y0), xycoords=("axes fraction", "data"), fontsize=7, va="bottom")
 
 
 # ------------------------------------------------------------------------------ output
@@ -444,6 +798,10 @@ def build_report(cells: pd.DataFrame, config: StudyConfig, tracking_uri: str | N
     sig = {f: significance(summary, runs, f, tracking_uri) for f in families}
     conclusion = conclusions(summary, sig, config) if families else []
     figs = figures(summary, config) if families else {}
+    sizes = (size_section(summary, runs, config, read_size_per_user(runs, tracking_uri))
+             if families and has_sizes(config) else None)
+    if sizes is not None:
+        figs |= sizes.figures
     renderers = {name: write_png(fig, out / f"{name}.png") for name, fig in figs.items()}
     if not runs.empty:
         spreadsheet_csv(runs.drop(columns=_READER_COLUMNS).sort_values(["family", "entry", "seed"]), out / "runs.csv")
@@ -456,7 +814,9 @@ def build_report(cells: pd.DataFrame, config: StudyConfig, tracking_uri: str | N
           "Is it worth fine-tuning an LLM, or prompt-tuning it, or is an ID model trained from scratch still "
           "better, and at what cost? Every number below is read from the MLflow runs of this study "
           "(their ids are in `runs.csv`).\n", "## Settings\n", *[f"- {s}" for s in settings], ""]
-    if config.partial:
+    if config.mode == "sizes":
+        md.insert(1, f"> {sizes_banner(config)}\n")
+    elif config.partial:
         md.insert(1, "> **Quick look: partial runs.** Every run here evaluated only the first users or rows of its "
                      "task (tagged `partial`, never ranked on the leaderboard); the numbers show that the pipeline "
                      "works, not how the paradigms compare.\n")
@@ -469,6 +829,8 @@ def build_report(cells: pd.DataFrame, config: StudyConfig, tracking_uri: str | N
         md += [f"## {table.title}\n", markdown_table(table.frame), table.note, ""]
     if "accuracy" in figs:
         md += ["![accuracy](accuracy.png)\n"]
+    if sizes is not None:
+        md += sizes_markdown(sizes)
     md += ["## Per task: accuracy and every cost\n"]
     for table in per_task:
         md += [f"### {table.title}\n", markdown_table(table.frame)]
@@ -492,7 +854,9 @@ def build_report(cells: pd.DataFrame, config: StudyConfig, tracking_uri: str | N
     md_path.write_text("\n".join(md))
 
     parts = [f"<h1>Paradigm study: {html.escape(config.dataset)}</h1>"]
-    if config.partial:
+    if config.mode == "sizes":
+        parts.append(f"<p class='warn'>{_inline(sizes_banner(config))}</p>")
+    elif config.partial:
         parts.append("<p class='warn'><b>Quick look: partial runs.</b> Every run evaluated only the first users "
                      "or rows of its task; not a comparison of the paradigms.</p>")
     parts.append("<h2>Settings</h2><ul>" + "".join(f"<li>{_inline(s)}</li>" for s in settings) + "</ul>")
@@ -511,6 +875,9 @@ def build_report(cells: pd.DataFrame, config: StudyConfig, tracking_uri: str | N
         if name in figs:
             parts.append(figs[name].to_html(full_html=False, include_plotlyjs="inline" if first else False))
             first = False
+    if sizes is not None:
+        parts += sizes_html(sizes, first)
+        first = False
     parts.append("<h2>Per task: accuracy and every cost</h2>")
     for table in per_task:
         parts.append(f"<h3>{html.escape(table.title)}</h3>{html_table(table.frame)}")
@@ -533,6 +900,15 @@ def build_report(cells: pd.DataFrame, config: StudyConfig, tracking_uri: str | N
                          f"{html.escape(config.dataset)}</title><style>{style}</style></head><body>"
                          + "\n".join(parts) + "</body></html>")
     return {"markdown": md_path, "html": html_path, **{f"{n}.png": out / f"{n}.png" for n in figs}}
+
+
+def sizes_banner(config: StudyConfig) -> str:
+    """The sizes mode's warning: every run is partial by design."""
+    limits = " and ".join(f"the first {n} {task_family(f).unit} of {config.tasks[f]}"
+                          for f, n in config.limit_users.items() if n is not None and f in config.tasks)
+    return (f"**Every run is partial, by design.** Each run evaluated {limits or 'part of its task'} only, a number "
+            "picked for the CPU budget (see 'Settings reduced by compute'); the runs are tagged `partial` and never "
+            "ranked on the leaderboard, and the rows of a task are compared on these same users only.")
 
 
 def _inline(text: str) -> str:
@@ -567,4 +943,16 @@ def _settings_lines(config: StudyConfig, runs: pd.DataFrame, uri: str | None, el
     models = sorted({m for m in runs.get("llm_model", pd.Series(dtype=str)).dropna() if m})
     if models:
         lines.append("pre-trained models: " + ", ".join(f"`{m}`" for m in models))
+    if has_sizes(config):
+        lines.append(_llm_key(config, runs))
     return lines
+
+
+def _llm_key(config: StudyConfig, runs: pd.DataFrame) -> str:
+    """Which model each LLM row stands for, and how it was tuned (its label)."""
+    example = {}
+    for entry in config.entries:
+        example.setdefault(entry.llm, entry.name)
+    named = [f"{m['label']} ({_count(m['parameters'])} parameters; rows such as `{example[llm]}`)"
+             for llm, m in llm_models(config, runs).iterrows() if llm in example]
+    return "LLMs of the LLM rows: " + "; ".join(named)

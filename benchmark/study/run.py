@@ -34,16 +34,18 @@ LLM_TASK_ORDER = ("ctr", "zeroshot")
 
 def cells_in_order(config: StudyConfig) -> list[tuple[Entry, str]]:
     """(entry, family) cells: the rows that take seconds, then the next-item models,
-    then the LLM rows by increasing budget (CTR first), so an interrupted study has
-    every paradigm and the start of each curve."""
+    then the LLM rows by model size, then increasing budget (CTR first), so an
+    interrupted study has every paradigm and the start of each curve, smallest model
+    first."""
     cells = [(entry, family) for entry in config.entries for family in entry.families if family in config.tasks]
     position = {id(entry): i for i, entry in enumerate(config.entries)}
 
     def cost(cell: tuple[Entry, str]) -> tuple:
         entry, family = cell
         if entry.model_kind == "llm":
-            return (2, entry.budget or 0, LLM_TASK_ORDER.index(family), position[id(entry)])
-        return (int(entry.submission in TRAINED_FROM_DATA), 0, 0, position[id(entry)])
+            return (2, config.llms.index(entry.llm) if entry.llm in config.llms else 0, entry.budget or 0,
+                    LLM_TASK_ORDER.index(family), position[id(entry)])
+        return (int(entry.submission in TRAINED_FROM_DATA), 0, 0, 0, position[id(entry)])
 
     return sorted(cells, key=cost)
 
@@ -54,11 +56,11 @@ def finished_cells(config: StudyConfig, tracking_uri: str | None,
     (missing cells are rows with status MISSING): for a report on a study in progress."""
     from benchmark.data import prepare
     from benchmark.runner import run_key
-    from benchmark.tasks import load_task
+    from benchmark.study.grid import study_task
     from benchmark.tracking.store import ResultsStore
 
     store = ResultsStore(tracking_uri)
-    tasks = {family: load_task(task) for family, task in config.tasks.items()}
+    tasks = {family: study_task(config, family) for family in config.tasks}
     prepared = {family: prepare(task) for family, task in tasks.items()}
     rows = []
     for entry, family in cells_in_order(config):
@@ -70,8 +72,7 @@ def finished_cells(config: StudyConfig, tracking_uri: str | None,
             rows.append({"task": task.task, "submission": entry.name, "paradigm": submission.card.paradigm,
                          "seed": seed, "status": "REUSED" if run else "MISSING",
                          "run_id": run.info.run_id if run else None,
-                         "reason": None if run else "no finished run yet", "entry": entry.name, "family": family,
-                         "base_submission": entry.submission, "budget": entry.budget})
+                         "reason": None if run else "no finished run yet"} | _origin(entry, family))
     missing = sum(r["status"] == "MISSING" for r in rows)
     log(f"study: {len(rows) - missing} of {len(rows)} runs finished in the store, {missing} missing")
     return pd.DataFrame(rows)
@@ -85,13 +86,13 @@ def run_grid(config: StudyConfig, tracking_uri: str | None, log: Callable[[str],
     run (the runner's rows, with `entry`, `family` and `budget` added). Failed runs, and
     entries that cannot start (data, card), are rows too."""
     from benchmark.runner import Cell, run_cells
-    from benchmark.tasks import load_task
+    from benchmark.study.grid import study_task
 
     cells, origins, broken = [], [], []
     for entry, family in cells_in_order(config):
         task_id = config.tasks[family]
         try:
-            task, submission = load_task(task_id), entry_submission(entry)
+            task, submission = study_task(config, family), entry_submission(entry)
         except Exception as error:  # an entry that cannot start is reported, the rest goes on
             log(f"study: {entry.name} on {task_id}: {type(error).__name__}: {error}")
             broken.append({"task": task_id, "submission": entry.name, "status": "FAILED",
@@ -108,4 +109,5 @@ def run_grid(config: StudyConfig, tracking_uri: str | None, log: Callable[[str],
 
 
 def _origin(entry: Entry, family: str) -> dict:
-    return {"entry": entry.name, "family": family, "base_submission": entry.submission, "budget": entry.budget}
+    return {"entry": entry.name, "family": family, "base_submission": entry.submission, "budget": entry.budget,
+            "llm": entry.llm}
