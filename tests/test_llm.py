@@ -263,7 +263,8 @@ def check_identity(model, decoding_word: str) -> None:
     report = model.report()
     identity = report.llm
     assert set(identity) == {"llm.model", "llm.weights_sha256", "llm.quantization", "llm.dtype",
-                             "llm.decoding", "llm.prompt_hash"}
+                             "llm.parameters", "llm.decoding", "llm.prompt_hash"}
+    assert int(identity["llm.parameters"]) == sum(p.numel() for p in model.network.parameters())
     assert decoding_word in identity["llm.decoding"]
     assert report.tokens > 0
     assert report.trainable_parameters == 0  # the networks are frozen
@@ -286,6 +287,18 @@ def test_pointwise_submission(tiny_model, tiny_lm):
     assert model.report().llm["llm.prompt_hash"].endswith("," + prompt_hash(custom, ANSWER_LEAD))
     with pytest.raises(ValueError, match="full ranking"):
         model.score(ScoreRequest(users=np.array([0]), histories=[np.array([1])], candidates=None, catalog=catalog()))
+
+
+def test_pointwise_submission_scores_users_in_batches_as_it_does_one_by_one(tiny_model):
+    """`users_per_batch` > 1 (a GPU's default: 128) packs several users per forward pass
+    (pointwise.score_users); the scores are those of one user at a time."""
+    one = find_submission(shipped("smollm2-pointwise")).build(model=tiny_model, dtype="float32")
+    batched = find_submission(shipped("smollm2-pointwise")).build(model=tiny_model, dtype="float32", users_per_batch=2)
+    for model in (one, batched):
+        model.fit(zero_shot_train(), FitContext(seed=0))
+    request = score_request()
+    np.testing.assert_allclose(batched.score(request), one.score(request), atol=1e-4, rtol=0)
+    assert batched.report().tokens == one.report().tokens
 
 
 def test_icl_submission_uses_other_users(tiny_model):

@@ -161,3 +161,35 @@ def test_perf_script_on_a_tiny_architecture_without_the_harness():
     assert any(line.strip().startswith("batched bfloat16 - naive float32") for line in lines)
     float32_line = next(line for line in lines if line.startswith("float32: max"))
     assert float(float32_line.split(": ")[-1]) <= TOLERANCE
+
+
+@pytest.fixture(scope="module")
+def gemma3() -> CausalLM:
+    """A tiny random Gemma 3: three of its four layers attend within a 6-token window."""
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    config = Gemma3TextConfig(vocab_size=97, hidden_size=32, intermediate_size=56, num_hidden_layers=4,
+                              num_attention_heads=4, num_key_value_heads=2, head_dim=8, sliding_window=6,
+                              layer_types=["sliding_attention", "sliding_attention", "full_attention",
+                                           "sliding_attention"], max_position_embeddings=512, query_pre_attn_scalar=8)
+    config._attn_implementation = "sdpa"
+    torch.manual_seed(0)
+    model = Gemma3ForCausalLM(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() > 1:
+                p.normal_(0, 0.3)
+    return CausalLM(None, model, torch.device("cpu"), {})
+
+
+@pytest.mark.parametrize("users_per_batch", [1, 3])
+def test_a_sliding_window_model_scores_as_its_full_forward_pass(gemma3, users_per_batch):
+    """Gemma 3's own cache crops its sliding layers to the window; the tree keeps every key
+    and masks by the window instead: prompts far longer than the window score as the
+    naive full forward pass does (this failed with a mask/key size mismatch before)."""
+    rng = np.random.default_rng(0)
+    prompts, conts = users(rng, (20, 9, 3), ((1, 4, 9), (3, 3), (12,)))
+    assert_close(score_token_ids(gemma3, prompts, conts, users_per_batch=users_per_batch), naive(gemma3, prompts, conts))
+    shared = rng.integers(0, 97, 10).tolist()
+    assert_close(score_token_ids(gemma3, prompts, conts, shared=shared, users_per_batch=users_per_batch),
+                 naive(gemma3, prompts, conts, shared))

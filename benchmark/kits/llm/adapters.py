@@ -21,7 +21,7 @@ from benchmark.api import Catalog, FitContext, ModelReport, Recommender, ScoreRe
 from benchmark.kits.threads import torch_threads
 from benchmark.kits.llm.completion import Completes
 from benchmark.kits.llm.models import load_causal_lm
-from benchmark.kits.llm.pointwise import Usage, score_candidates
+from benchmark.kits.llm.pointwise import Usage, default_users_per_batch, score_candidates, score_users
 from benchmark.kits.llm.prompts import ANSWER_LEAD, DEFAULT_TEMPLATE, model_prompt, prompt_hash, render
 from benchmark.kits.report import trainable_parameters
 
@@ -135,9 +135,10 @@ class PointwiseLLM(Completes, TextScorer):
 
     def __init__(self, model: str = "smollm2", dtype: str = "auto", length_normalize: bool = False,
                  method: str = "tree", max_batch_tokens: int = 2048, answer_lead: str = ANSWER_LEAD,
-                 **hyperparameters) -> None:
+                 users_per_batch: int | None = None, **hyperparameters) -> None:
         super().__init__(model=model, dtype=dtype, length_normalize=length_normalize, method=method,
                          max_batch_tokens=max_batch_tokens, answer_lead=answer_lead, **hyperparameters)
+        self.users_per_batch = users_per_batch  # None: pointwise.default_users_per_batch (128 on a GPU, 1 on a CPU)
         self.dtype = dtype
         self.length_normalize = bool(length_normalize)
         self.method = method
@@ -162,12 +163,16 @@ class PointwiseLLM(Completes, TextScorer):
 
     def score_users(self, request, histories, candidates, template) -> np.ndarray:
         usage = Usage()
-        rows = []
-        for row, (history, cands) in enumerate(zip(histories, candidates)):
-            prompt = model_prompt(self.lm.tokenizer, render(template, history, cands), self.answer_lead,
-                                  shared=self.shared_text(request, row, template))
-            rows.append(score_candidates(self.lm, prompt, cands, length_normalize=self.length_normalize,
-                                         method=self.method, max_batch_tokens=self.max_batch_tokens,
-                                         usage=usage))
+        prompts = [model_prompt(self.lm.tokenizer, render(template, history, cands), self.answer_lead,
+                                shared=self.shared_text(request, row, template))
+                   for row, (history, cands) in enumerate(zip(histories, candidates))]
+        batch = self.users_per_batch or default_users_per_batch(self.lm)
+        if self.method == "tree" and batch > 1:  # several users per forward pass: a GPU's
+            rows = score_users(self.lm, prompts, candidates, length_normalize=self.length_normalize,
+                               users_per_batch=batch, max_batch_tokens=self.max_batch_tokens, usage=usage)
+        else:
+            rows = [score_candidates(self.lm, prompt, cands, length_normalize=self.length_normalize,
+                                     method=self.method, max_batch_tokens=self.max_batch_tokens, usage=usage)
+                    for prompt, cands in zip(prompts, candidates)]
         self.usage += usage
         return per_user(rows, request.n_candidates)

@@ -126,6 +126,23 @@ def _snapshot(cache) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return [(layer.keys, layer.values) for layer in cache.layers]
 
 
+def _full_cache():
+    """An empty KV cache that keeps every position of every layer. A model's own cache
+    crops the keys of its sliding-window layers (Gemma 3: a 512-token window) to the
+    window, which the tree's explicit masks, sized to the whole prompt, cannot address;
+    with every key kept, the window is applied by the masks instead (`_tree_mask`)."""
+    from transformers import DynamicCache
+
+    return DynamicCache()
+
+
+def _sliding_window(lm: CausalLM) -> int | None:
+    """The window of the model's sliding-window attention layers, None without any."""
+    config = _decoder(lm).config
+    window = getattr(config, "sliding_window", None)
+    return int(window) if window and "sliding_attention" in (getattr(config, "layer_types", None) or ()) else None
+
+
 def _cache_from(snapshot, batch: int = 1):
     from transformers import DynamicCache
 
@@ -177,7 +194,7 @@ def _head_log_probs(lm: CausalLM, hidden: torch.Tensor, targets: torch.Tensor) -
 
 def _extend(lm: CausalLM, snapshot, ids: list[int]):
     """Run `ids` after the cached `snapshot` (None: from scratch); the new snapshot."""
-    cache = _cache_from(snapshot) if snapshot is not None else None
+    cache = _cache_from(snapshot) if snapshot is not None else _full_cache()
     out = _forward(_decoder(lm), cache, input_ids=torch.tensor([ids], device=lm.device))
     return _snapshot(_out_cache(out))
 
@@ -206,6 +223,7 @@ def _prefix_pass(lm: CausalLM, snapshot, bodies: list[list[int]], usage: Usage):
     cache = _cache_from(snapshot, len(bodies)) if snapshot is not None else None
     if width == 0:
         return cache, shared_len
+    cache = cache if cache is not None else _full_cache()
     ids = torch.zeros((len(bodies), width), dtype=torch.long)
     for row, body in enumerate(bodies):
         ids[row, :len(body)] = torch.tensor(body, dtype=torch.long)
@@ -261,17 +279,29 @@ def _tree_rows(rows: list[tuple[int, list[int]]], roots: dict[int, int], starts:
                      np.concatenate(candidate), keys)
 
 
-def _tree_mask(layout: _TreeRows, cache_len: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+def _tree_mask(layout: _TreeRows, cache_len: int, dtype: torch.dtype, device: torch.device,
+               window: int | None = None) -> torch.Tensor | dict[str, torch.Tensor]:
     """Additive 4D mask [rows, 1, T, cache_len + T]: a row's tokens see its user's real
     cache positions; each candidate token the root and its own candidate's earlier tokens
-    (padding only padding and the root, so no row is fully masked)."""
+    (padding only padding and the root, so no row is fully masked). With a sliding
+    `window`, one mask per layer type: the sliding layers' also hides keys `window` or
+    more positions back (the model's own rule, q - k < window)."""
     owner = torch.from_numpy(layout.owner).to(device)
     index = torch.arange(owner.shape[1], device=device)
     causal = index[None, :] <= index[:, None]
     own = (owner[:, None, :] == owner[:, :, None]) | (owner[:, None, :] == -1)
     past = torch.arange(cache_len, device=device)[None, :] < torch.from_numpy(layout.past_len).to(device)[:, None]
     allowed = torch.cat([past[:, None, :].expand(-1, owner.shape[1], -1), own & causal[None]], dim=-1)
-    mask = torch.zeros(allowed.shape, dtype=dtype, device=device)
+    if window is None:
+        return _additive(allowed, dtype)
+    positions = torch.from_numpy(layout.positions).to(device)  # the cache's index is its position
+    keys = torch.cat([torch.arange(cache_len, device=device).expand(len(positions), -1), positions], dim=1)
+    near = positions[:, :, None] - keys[:, None, :] < window
+    return {"full_attention": _additive(allowed, dtype), "sliding_attention": _additive(allowed & near, dtype)}
+
+
+def _additive(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    mask = torch.zeros(allowed.shape, dtype=dtype, device=allowed.device)
     return mask.masked_fill_(~allowed, torch.finfo(dtype).min)[:, None]
 
 
@@ -297,7 +327,7 @@ def _score_tree_rows(lm: CausalLM, cache, cache_len: int, layout: _TreeRows, usa
     """Run the candidates' pass over `cache` (one row per tree row); each candidate's
     summed log-likelihood (float64, on the device) in the order of `layout.keys`."""
     device = lm.device
-    mask = _tree_mask(layout, cache_len, lm.dtype, device)
+    mask = _tree_mask(layout, cache_len, lm.dtype, device, _sliding_window(lm))
     out = _forward(_decoder(lm), cache, input_ids=torch.from_numpy(layout.ids).to(device), attention_mask=mask,
                    position_ids=torch.from_numpy(layout.positions).to(device))
     usage.computed_tokens += layout.ids.size
@@ -414,17 +444,22 @@ def score_token_ids_naive(lm: CausalLM, prompt: Sequence[int], continuations: Se
     return totals
 
 
+def default_users_per_batch(lm: CausalLM) -> int:
+    """128 users per forward pass on a GPU (the fastest of 16-128 for random Qwen2-0.5B
+    and -1.5B on an H200, perf/llm_scoring.py), 1 on a CPU (where one prompt already
+    fills the matrix products and padding would only add work)."""
+    return 128 if lm.device.type == "cuda" else 1
+
+
 def score_users(lm: CausalLM, prompts: Sequence[str | Sequence[str]], candidate_texts: Sequence[Sequence[str]],
                 length_normalize: bool = False, users_per_batch: int | None = None, max_batch_tokens: int = 2048,
                 usage: Usage | None = None, min_shared_tokens: int = 64) -> list[np.ndarray]:
     """Log-likelihood of each user's candidates after the user's prompt (float64
     [n_candidates] per user; sum over tokens, or mean with `length_normalize`), several
-    users per forward pass ("tree"). `users_per_batch` None: 128 on a GPU (the fastest of
-    16-128 for random Qwen2-0.5B and -1.5B on an H200, perf/llm_scoring.py; 10.8 GiB at
-    1.5B), 1 on a CPU (where one prompt already fills the matrix products and padding
-    would only add work). Users whose prompts share the first segment share its KV cache."""
-    if users_per_batch is None:
-        users_per_batch = 128 if lm.device.type == "cuda" else 1
+    users per forward pass ("tree"). `users_per_batch` None: `default_users_per_batch`
+    (128 on a GPU: 10.8 GiB at 1.5B). Users whose prompts share the first segment share
+    its KV cache."""
+    users_per_batch = users_per_batch or default_users_per_batch(lm)
     usage = usage if usage is not None else Usage()
     conts = [[continuation_ids(lm, p, text) for text in texts] for p, texts in zip(prompts, candidate_texts)]
     by_shared: dict[tuple[int, ...], list[tuple[int, list[int]]]] = {}
