@@ -164,7 +164,11 @@ def test_the_sizes_mode_runs_every_llm_row_once_per_model_on_the_users_its_budge
     assert qwen.llm == "qwen2.5-coder-0.5b" and qwen.overrides == {"model": "qwen2.5-coder-0.5b"}
     # A larger budget buys more users, for every row alike; a bigger machine runs every size.
     assert build_config("ml-100k", "sizes", size_budget_minutes=40).limit_users["zeroshot"] == 20
-    monkeypatch.setattr(sizes, "measure_seconds_per_token", lambda model: 1 / 50_000)  # a GPU
+    # The speed is measured once per machine: a later invocation on a busier (or idler)
+    # machine plans the same users, so it finds the finished runs' keys.
+    monkeypatch.setattr(sizes, "measure_seconds_per_token", lambda model: 1 / 2000)
+    assert build_config("ml-100k", "sizes").limit_users == config.limit_users
+    monkeypatch.setattr(sizes, "machine_seconds_per_token", lambda model: 1 / 50_000)  # a GPU
     fast = build_config("ml-100k", "sizes")
     assert fast.limit_users["zeroshot"] == 200 and fast.llms == SIZE_LLMS
     # The trust passes are off through the task itself: its own digest, so its own run keys.

@@ -3,8 +3,8 @@ machine, and what a full run of each size would take here.
 
 The estimate is a token count per row (from the committed GPU study's runs, which log
 every token each row ran through its model) times seconds per token, measured once
-per invocation: a 256-token forward pass of the smallest model, scaled to each size by
-its parameter count (a forward pass costs about 2 x parameters FLOPs per token). The
+per machine (kept in the cache, so a re-run plans alike): a 256-token forward pass of
+the smallest model, scaled to each size by its parameter count (a forward pass costs about 2 x parameters FLOPs per token). The
 mode then picks the largest user ladder step at which the three smallest sizes fit the
 budget; a larger size that does not fit is left out and says what it would take.
 """
@@ -66,6 +66,28 @@ def measure_seconds_per_token(model: str, tokens: int = 256, repeats: int = 3) -
     return best / tokens
 
 
+def machine_seconds_per_token(model: str) -> float:
+    """`measure_seconds_per_token`, once per machine and model: kept in the cache, so
+    that the next invocation (a re-run that reuses the finished cells, `--report-only`)
+    plans the same users and finds the same run keys."""
+    import json
+    import os
+    import platform
+
+    from benchmark.paths import cache_dir
+
+    path = cache_dir() / "study-sizes-speed.json"
+    key = f"{model}|{platform.node()}|{os.cpu_count()}"
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if key not in known:
+        known[key] = measure_seconds_per_token(model)
+        path.write_text(json.dumps(known, indent=1))
+    return known[key]
+
+
 def plan_sizes(llms: list[str], budget_minutes: float | None = None,
                seconds_per_token: float | None = None) -> tuple[dict[str, int | None], list[dict[str, Any]], list[str]]:
     """(limit_users per family, one plan row per LLM, the reductions in words).
@@ -79,7 +101,7 @@ def plan_sizes(llms: list[str], budget_minutes: float | None = None,
         raise ValueError(f"study sizes: {unknown} are not LLM assets with a known size "
                          f"(expected some of {[n for n, m in ASSET_MODELS.items() if m.tuning != 'encoder']})")
     llms = sorted(llms, key=lambda m: ASSET_MODELS[m].parameters)
-    measured = seconds_per_token if seconds_per_token is not None else measure_seconds_per_token(llms[0])
+    measured = seconds_per_token if seconds_per_token is not None else machine_seconds_per_token(llms[0])
     base = ASSET_MODELS[llms[0]].parameters
     per_token = {m: measured * ASSET_MODELS[m].parameters / base for m in llms}
     must = llms[:MUST_RUN]
