@@ -29,22 +29,26 @@ REPO = Path(__file__).resolve().parents[1]
 TOLERANCE = 1e-4  # float32
 
 
-def random_qwen2(vocab: int, tied: bool, kv_heads: int, layers: int) -> CausalLM:
-    from transformers import Qwen2Config, Qwen2ForCausalLM
-
-    config = Qwen2Config(vocab_size=vocab, hidden_size=32, intermediate_size=56, num_hidden_layers=layers,
-                         num_attention_heads=4, num_key_value_heads=kv_heads, max_position_embeddings=1024,
-                         tie_word_embeddings=tied, rope_theta=1e6)
+def random_lm(model_class, config) -> CausalLM:
+    """A model of `config` with random weights larger than the 0.02 initialisation, so the
+    log-probabilities vary and a wrong mask or position shows (near-uniform outputs would
+    hide it)."""
     config._attn_implementation = "sdpa"
     torch.manual_seed(0)
-    model = Qwen2ForCausalLM(config).eval()
-    # larger weights than the 0.02 initialisation, so the log-probabilities vary and a
-    # wrong mask or position shows (near-uniform outputs would hide it)
+    model = model_class(config).eval()
     with torch.no_grad():
         for p in model.parameters():
             if p.dim() > 1:
                 p.normal_(0, 0.3)
     return CausalLM(None, model, torch.device("cpu"), {})
+
+
+def random_qwen2(vocab: int, tied: bool, kv_heads: int, layers: int) -> CausalLM:
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    return random_lm(Qwen2ForCausalLM, Qwen2Config(
+        vocab_size=vocab, hidden_size=32, intermediate_size=56, num_hidden_layers=layers, num_attention_heads=4,
+        num_key_value_heads=kv_heads, max_position_embeddings=1024, tie_word_embeddings=tied, rope_theta=1e6))
 
 
 @pytest.fixture(scope="module", params=[(True, 2, 2), (False, 1, 3)], ids=["tied-gqa", "untied-mqa"])
@@ -168,18 +172,10 @@ def gemma3() -> CausalLM:
     """A tiny random Gemma 3: three of its four layers attend within a 6-token window."""
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
-    config = Gemma3TextConfig(vocab_size=97, hidden_size=32, intermediate_size=56, num_hidden_layers=4,
-                              num_attention_heads=4, num_key_value_heads=2, head_dim=8, sliding_window=6,
-                              layer_types=["sliding_attention", "sliding_attention", "full_attention",
-                                           "sliding_attention"], max_position_embeddings=512, query_pre_attn_scalar=8)
-    config._attn_implementation = "sdpa"
-    torch.manual_seed(0)
-    model = Gemma3ForCausalLM(config).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.dim() > 1:
-                p.normal_(0, 0.3)
-    return CausalLM(None, model, torch.device("cpu"), {})
+    return random_lm(Gemma3ForCausalLM, Gemma3TextConfig(
+        vocab_size=97, hidden_size=32, intermediate_size=56, num_hidden_layers=4, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=8, sliding_window=6, max_position_embeddings=512, query_pre_attn_scalar=8,
+        layer_types=["sliding_attention", "sliding_attention", "full_attention", "sliding_attention"]))
 
 
 @pytest.mark.parametrize("users_per_batch", [1, 3])

@@ -399,12 +399,18 @@ def sizes_figure(summary: pd.DataFrame, config: StudyConfig, models: pd.DataFram
     seen: set[str] = set()
     for col, family in enumerate(families, start=1):
         part = rows[rows["family"] == family]
+        drawn: dict[str, int] = {}  # kinds drawn per paradigm: a paradigm's second kind is dashed
         for kind, line in part.groupby("kind", sort=False):
+            paradigm = line["paradigm"].iloc[0]
+            if (line["budget"] == 0).any():
+                dash = "dot"
+            else:
+                dash = ("solid", "dash", "dashdot")[drawn.get(paradigm, 0) % 3]
+                drawn[paradigm] = drawn.get(paradigm, 0) + 1
             fig.add_trace(go.Scatter(x=line["parameters"], y=line["main"], mode="lines+markers", name=kind,
                                      legendgroup=kind, showlegend=kind not in seen, text=line["label"],
                                      hovertemplate="%{text}: %{y:.4f}",
-                                     line={"color": color(line["paradigm"].iloc[0]),
-                                           "dash": "dot" if (line["budget"] == 0).any() else "solid"}),
+                                     line={"color": color(paradigm), "dash": dash}),
                           row=1, col=col)
             seen.add(kind)
         for _, ref in _baselines(summary, family).iterrows():
@@ -412,8 +418,8 @@ def sizes_figure(summary: pd.DataFrame, config: StudyConfig, models: pd.DataFram
                           annotation_text=ref["entry"], annotation_position="top left", row=1, col=col)
         fig.update_xaxes(**_size_axis(models, part["llm"]), row=1, col=col)
         fig.update_yaxes(title_text=_main_name(summary, family), row=1, col=col)
-    fig.update_layout(title="Accuracy against LLM size (colour = paradigm; dotted: untuned; dashed: rows "
-                            "without an LLM, on the same users)",
+    fig.update_layout(title="Accuracy against LLM size (colour = paradigm, dashes tell its rows apart; dotted: "
+                            "untuned; horizontal: rows without an LLM, on the same users)",
                       height=520, width=640 * max(len(families), 1), template="plotly_white")
     return fig
 
