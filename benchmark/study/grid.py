@@ -175,8 +175,6 @@ def build_config(dataset: str = "ml-100k", mode: str = "cpu", available: set[str
         raise ValueError(f"study mode {mode!r}: expected one of {sorted(MODES)}")
     settings = MODES[mode]
     tasks = task_ids(dataset)
-    if mode == "sizes":
-        tasks = {f: t for f, t in tasks.items() if f != "sequential"}  # no LLM row ranks the full catalogue
     llms = list(dict.fromkeys(llms or (SIZE_LLMS if mode == "sizes" else [DEFAULT_LLM])))
     limit_users = dict(settings["limit_users"])
     reductions: list[str] = []
@@ -227,6 +225,8 @@ def build_config(dataset: str = "ml-100k", mode: str = "cpu", available: set[str
             # Budget 0 trains nothing: the untuned model with the same prompt.
             add(name, ("zeroshot", "ctr"), "model", "llm", False, int(budget),
                 None if int(budget) == 0 else dict(settings["tuning"]))
+    used = {f for e in entries for f in e.families}
+    tasks = {f: t for f, t in tasks.items() if f in used}  # the tasks the rows run on (sizes: no sequential)
     used_budgets = sorted({e.budget for e in entries if e.budget is not None})
     full = sorted(set(GPU_BUDGETS["tallrec-lite"]) | set(GPU_BUDGETS["softprompt"]))
     if used_budgets != full and (mode != "gpu" or budgets is not None):
