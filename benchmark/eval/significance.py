@@ -115,10 +115,7 @@ def paired_tests(matrix: pd.DataFrame, reference: Hashable, others: Iterable[Has
 def compare_to_reference(matrix: pd.DataFrame, reference: Hashable, alpha: float = ALPHA) -> pd.DataFrame:
     """paired_tests of `reference` (the leader) against every other key, with `p_holm`
     (Holm over these comparisons) and `significant` (p_holm < alpha)."""
-    table = paired_tests(matrix, reference)
-    table["p_holm"] = holm(table["p_value"].to_numpy())
-    table["significant"] = table["p_holm"] < alpha
-    return table
+    return with_holm(paired_tests(matrix, reference), alpha)
 
 
 def pairwise(matrix: pd.DataFrame, keys: Iterable[Hashable] | None = None, alpha: float = ALPHA) -> pd.DataFrame:
@@ -129,7 +126,13 @@ def pairwise(matrix: pd.DataFrame, keys: Iterable[Hashable] | None = None, alpha
     tables = [paired_tests(matrix, a, keys[i + 1:]).rename(columns={"key": "b"}).assign(a=a)
               for i, a in enumerate(keys[:-1])]
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["b", "a", *_TESTS])
-    table = table[["a", "b", *_TESTS]]
+    return with_holm(table[["a", "b", *_TESTS]], alpha)
+
+
+def with_holm(table: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
+    """`table` (one paired test per row, `p_value`) with `p_holm` (Holm over its rows) and
+    `significant` (p_holm < alpha)."""
+    table = table.copy()
     table["p_holm"] = holm(table["p_value"].to_numpy(dtype=float))
     table["significant"] = table["p_holm"] < alpha
     return table

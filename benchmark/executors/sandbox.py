@@ -126,29 +126,32 @@ def build_view(python: Path, submission_folder: Path, assets: list[str], env_fol
     return view
 
 
-def granted_assets(submission) -> list[str]:
-    """Offline assets the operator handed the model through a variant's hyperparameter
-    (`model: qwen2.5-coder-0.5b` in the sizes study): mounted like declared ones. The
-    card's own values never count, as for `granted_paths`."""
+def operator_values(submission) -> list[str]:
+    """The text values of the hyperparameters a variant set away from the card's own
+    (a study's `model: qwen2.5-coder-0.5b`, `model: /path/to/weights`): what the operator,
+    not the submitter, chose. The card's own values never count: a submitter does not
+    choose what its sandbox shows."""
     from benchmark.api import load_card
-    from benchmark.data.assets import ASSETS
 
     own = load_card(Path(submission.folder)).hyperparameters
     return [value for name, value in submission.card.hyperparameters.items()
-            if isinstance(value, str) and value != own.get(name) and value in ASSETS]
+            if isinstance(value, str) and value != own.get(name)]
+
+
+def granted_assets(submission) -> list[str]:
+    """Offline assets the operator handed the model (see operator_values): mounted like
+    declared ones."""
+    from benchmark.data.assets import ASSETS
+
+    return [value for value in operator_values(submission) if value in ASSETS]
 
 
 def granted_paths(submission) -> list[Path]:
-    """Local files and folders the operator handed the model: hyperparameters set by a
-    variant (a study grid, `Submission.variant(model="/path/to/weights")`) to an existing
-    absolute path. The card's own values never count: a submitter does not choose what
-    its sandbox shows."""
-    from benchmark.api import load_card
-
-    own = load_card(Path(submission.folder)).hyperparameters
+    """Local files and folders the operator handed the model (see operator_values): an
+    existing absolute path."""
     paths = []
-    for name, value in submission.card.hyperparameters.items():
-        if isinstance(value, str) and value != own.get(name) and value.startswith(("/", "~")):
+    for value in operator_values(submission):
+        if value.startswith(("/", "~")):
             path = Path(value).expanduser()
             if path.exists():
                 paths.append(path.resolve())

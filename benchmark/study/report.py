@@ -23,7 +23,7 @@ import pandas as pd
 
 from benchmark.environment import devices_label, short_device
 from benchmark.eval.registry import higher_is_better, per_user_column, per_user_statistic
-from benchmark.eval.significance import ALPHA, TEST_NAME, holm, paired_tests, pairwise, seed_matrix
+from benchmark.eval.significance import ALPHA, TEST_NAME, paired_tests, pairwise, seed_matrix, with_holm
 from benchmark.families import family as task_family
 from benchmark.paradigms import COSTS as COST_LABELS, CONDITIONS, color, paradigm_rank
 from benchmark.spreadsheet import spreadsheet_csv
@@ -469,10 +469,7 @@ def size_tests(summary: pd.DataFrame, runs: pd.DataFrame, family: str,
     members = part[["run_id", "entry", "seed"] + (["draw"] if "draw" in part else [])].rename(columns={"entry": "key"})
     matrix = seed_matrix(per_user, members, column)
     table = pd.concat([paired_tests(matrix, entry, refs).assign(entry=entry) for entry in entries], ignore_index=True)
-    table = table.rename(columns={"key": "ref"})
-    table["p_holm"] = holm(table["p_value"].to_numpy(dtype=float))
-    table["significant"] = table["p_holm"] < ALPHA
-    return table[columns]
+    return with_holm(table.rename(columns={"key": "ref"}))[columns]
 
 
 def size_verdicts(summary: pd.DataFrame, family: str, models: pd.DataFrame, tests: pd.DataFrame) -> pd.DataFrame:

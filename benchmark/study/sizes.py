@@ -70,22 +70,13 @@ def machine_seconds_per_token(model: str) -> float:
     """`measure_seconds_per_token`, once per machine and model: kept in the cache, so
     that the next invocation (a re-run that reuses the finished cells, `--report-only`)
     plans the same users and finds the same run keys."""
-    import json
     import os
     import platform
 
-    from benchmark.paths import cache_dir
+    from benchmark.paths import memo_in_cache
 
-    path = cache_dir() / "study-sizes-speed.json"
-    key = f"{model}|{platform.node()}|{os.cpu_count()}"
-    try:
-        known = json.loads(path.read_text())
-    except (OSError, ValueError):
-        known = {}
-    if key not in known:
-        known[key] = measure_seconds_per_token(model)
-        path.write_text(json.dumps(known, indent=1))
-    return known[key]
+    return memo_in_cache("study-sizes-speed.json", f"{model}|{platform.node()}|{os.cpu_count()}",
+                         lambda: measure_seconds_per_token(model))
 
 
 def plan_sizes(llms: list[str], budget_minutes: float | None = None,

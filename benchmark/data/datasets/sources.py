@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable
 from urllib.parse import urlparse
 
-from benchmark.data.assets import ASSETS, asset_dir, fetch_asset, sha256_of, unpack_zip
+from benchmark.data.assets import ASSETS, fetch_asset, is_complete, is_present, sha256_of, staged_folder, unpack_zip
 from benchmark.paths import assets_root
 from benchmark.specs import unknown_name_error
 
@@ -40,7 +40,7 @@ class AssetSource:
         return f"sha256 of the wheel {ASSETS[self.asset].sha256[:12]}… (pinned)"
 
     def present(self, category: str | None = None) -> bool:
-        return (asset_dir(ASSETS[self.asset]) / ".complete").is_file()
+        return is_present(ASSETS[self.asset])
 
     def fetch(self, log: Callable[[str], None], category: str | None = None) -> Path:
         return fetch_asset(self.asset, log=log)
@@ -84,7 +84,7 @@ class Download:
         return f"{' + '.join(self.urls())} ({self.checksum_note()})"
 
     def present(self, category: str | None = None) -> bool:
-        return (self.folder(category) / ".complete").is_file()
+        return is_complete(self.folder(category))
 
     def fetch(self, log: Callable[[str], None], category: str | None = None) -> Path:
         target = self.folder(category)
@@ -92,10 +92,8 @@ class Download:
             return target
         if "{category}" in self.url and not category:
             raise DownloadError(f"{self.url}: name the part to download (--category / dataset.category)")
-        staging = target.with_name(target.name + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        with tempfile.TemporaryDirectory() as tmp:
+        marker = self.archive_name.replace("{category}", category or "")
+        with staged_folder(target, marker) as staging, tempfile.TemporaryDirectory() as tmp:
             record = {}
             for number, url in enumerate(self.urls(category)):
                 name = PurePosixPath(urlparse(url).path).name
@@ -108,10 +106,7 @@ class Download:
                     (staging / ".unpacked").rmdir()
                 else:
                     shutil.move(file, staging / name)
-        (staging / ".checksum.json").write_text(json.dumps(record, indent=2, sort_keys=True))
-        (staging / ".complete").write_text(self.archive_name.replace("{category}", category or ""))
-        shutil.rmtree(target, ignore_errors=True)
-        staging.rename(target)
+            (staging / ".checksum.json").write_text(json.dumps(record, indent=2, sort_keys=True))
         log(f"data: {self.archive_name} ready in {target}")
         return target
 

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import os
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -107,13 +105,13 @@ class ModelSource:
 
 def locate(model: str) -> ModelSource:
     if model in ASSET_MODELS:
-        from benchmark.data.assets import fetch_asset
+        from benchmark.data.assets import fetch_asset, is_complete
 
         entry = ASSET_MODELS[model]
         folder = fetch_asset(entry.asset)
         converted = folder / CONVERTED
         return ModelSource(f"asset:{entry.asset}" + (f"/{entry.filename}" if entry.filename else ""), str(folder),
-                           entry.filename, converted=str(converted) if (converted / ".complete").exists() else None)
+                           entry.filename, converted=str(converted) if is_complete(converted) else None)
     path = Path(model).expanduser()
     if path.is_file() and path.suffix == ".gguf":
         return ModelSource(str(path.resolve()), str(path.parent.resolve()), path.name)
@@ -158,26 +156,12 @@ def weights_sha256(files: Sequence[Path]) -> str:
 
 
 def _file_sha256(path: Path) -> str:
-    from benchmark.paths import cache_dir
+    from benchmark.data.assets import sha256_of
+    from benchmark.paths import memo_in_cache
 
-    sidecar = cache_dir() / SHA_SIDECAR
     stat = path.stat()
-    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-    try:
-        known = json.loads(sidecar.read_text())
-    except (OSError, ValueError):
-        known = {}
-    if key in known:
-        return known[key]
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    known[key] = digest.hexdigest()
-    tmp = sidecar.with_name(f"{sidecar.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(known, indent=1, sort_keys=True))
-    tmp.replace(sidecar)
-    return known[key]
+    return memo_in_cache(SHA_SIDECAR, f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}",
+                         lambda: sha256_of(path))
 
 
 def quantization(source: ModelSource, config: Any) -> str:
@@ -299,24 +283,20 @@ def ready_asset_model(name: str, log=print) -> Path:
     tokenizer takes 40-120 s on a CPU at every load; the copy loads in seconds with the
     same weights and tokenizer (checked: identical logits). Runs outside the sandbox,
     which mounts the asset folder read-only."""
-    from benchmark.data.assets import fetch_asset
+    from benchmark.data.assets import fetch_asset, is_complete, staged_folder
 
     folder = fetch_asset(name, log=log)
     entry = ASSET_MODELS.get(name)  # a model asset's key is its asset's name
-    if entry is None or not (entry.filename or "").endswith(".gguf") or (folder / CONVERTED / ".complete").exists():
+    if entry is None or not (entry.filename or "").endswith(".gguf") or is_complete(folder / CONVERTED):
         return folder
     log(f"asset {entry.asset}: writing a dense transformers copy of {entry.filename} (once; loads in seconds)")
-    staging = folder / f"{CONVERTED}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
     tokenizer, network = _from_pretrained(str(folder), entry.filename, torch.float32)
     network.hf_quantizer = None  # dequantised already: transformers refuses to save a "GGUF-quantized" model
     if hasattr(network.config, "quantization_config"):
         del network.config.quantization_config
-    network.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
-    (staging / ".complete").write_text(entry.filename)
-    shutil.rmtree(folder / CONVERTED, ignore_errors=True)
-    staging.rename(folder / CONVERTED)
+    with staged_folder(folder / CONVERTED, entry.filename) as staging:
+        network.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
     return folder
 
 
